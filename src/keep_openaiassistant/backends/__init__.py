@@ -1,0 +1,1 @@
+"""The two backends behind one interface (:class:`keep_openaiassistant.engine.Backend`)."""

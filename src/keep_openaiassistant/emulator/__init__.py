@@ -1,0 +1,97 @@
+"""A local emulator of OpenAI's Assistants API v2 and Responses + Conversations APIs.
+
+Real HTTP and SSE on 127.0.0.1, real state, a deterministic model scripted by prompt tags
+(see :mod:`.model`) and injectable HTTP faults. Used by the tests, the benchmarks and the
+offline smoke test; users point a provider's ``base_url`` at it to try workflows for free.
+
+    with Emulator(model_time=0.3) as emu:
+        client = openai.OpenAI(api_key="sk-emulator", base_url=emu.base_url)
+        emu.faults.add(r"POST /v1/threads/runs$", 429, count=2)
+        emu.stats.snapshot()  # requests by route
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .http import EmulatorHTTPServer, Faults, Router, Stats
+
+DEFAULT_ASSISTANT_ID = "asst_emulator"
+
+
+@dataclass
+class EmulatorConfig:
+    """Shared by the API modules. ``model_time``: seconds a run takes unless a prompt says ``[[delay:S]]``."""
+
+    model_time: float = 0.3
+    poll_after_ms: int | None = 100
+    clock: Any = time.monotonic
+    sleep: Any = time.sleep
+    default_assistant_id: str = DEFAULT_ASSISTANT_ID
+    default_model: str = "gpt-4.1-mini"
+    default_instructions: str = "You are the on-call team's triage assistant."
+    # Seconds between streamed text deltas (a run's text is streamed in a few deltas).
+    delta_interval: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Emulator:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_keys: set[str] | None = None, **config: Any) -> None:
+        from .assistants_api import AssistantsApi
+        from .responses_api import ResponsesApi
+
+        self.config = EmulatorConfig(**config)
+        self.router = Router()
+        self.assistants = AssistantsApi(self.config)
+        self.assistants.register(self.router)
+        self.responses = ResponsesApi(self.config)
+        self.responses.register(self.router)
+        self._server = EmulatorHTTPServer((host, port), self.router, api_keys=api_keys)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def faults(self) -> Faults:
+        return self._server.faults
+
+    @property
+    def stats(self) -> Stats:
+        return self._server.stats
+
+    @property
+    def server(self) -> EmulatorHTTPServer:
+        return self._server
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def start(self) -> Emulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, name="openai-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["DEFAULT_ASSISTANT_ID", "Emulator", "EmulatorConfig"]

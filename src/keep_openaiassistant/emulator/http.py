@@ -1,0 +1,283 @@
+"""The emulator's HTTP plumbing: routing, JSON and SSE replies, auth, faults, request counts.
+
+A ``ThreadingHTTPServer`` on 127.0.0.1 with HTTP/1.1 keep-alive. Every reply's status line,
+headers and body leave in ONE write on a TCP_NODELAY socket: the emulator adds no Nagle /
+delayed-ACK latency of its own (a Python server that writes headers and body separately on a
+kept-alive connection adds ~40 ms per reply). SSE replies use chunked encoding, one chunk per
+event, each flushed as it is produced.
+
+API modules register handlers on a :class:`Router`; a handler takes a :class:`Request` and
+returns a :class:`JsonReply` or an :class:`SseReply`, or raises :class:`EmulatorError` (the
+OpenAI error body ``{"error": {message, type, param, code}}``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]  # lower-cased names
+    body: dict[str, Any] | None
+    params: dict[str, str] = field(default_factory=dict)  # path parameters
+
+    def json(self) -> dict[str, Any]:
+        return self.body or {}
+
+
+@dataclass
+class JsonReply:
+    body: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SseReply:
+    """``events`` yields ``(event_name or None, data)``; data is a dict (JSON) or a str ("[DONE]").
+
+    ``cut_after``: drop the connection without ending the chunked body after that many events.
+    """
+
+    events: Iterable[tuple[str | None, Any]]
+    cut_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class EmulatorError(Exception):
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+Handler = Callable[[Request], "JsonReply | SseReply"]
+
+
+class Router:
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+
+    def add(self, method: str, template: str, handler: Handler) -> None:
+        """``template`` like ``/v1/threads/{thread_id}/runs``; the route key is ``"POST /v1/threads/{thread_id}/runs"``."""
+        pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
+        self._routes.append((method, pattern, f"{method} {template}", handler))
+
+    def match(self, method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+        for m, pattern, key, handler in self._routes:
+            if m == method:
+                found = pattern.match(path)
+                if found:
+                    return key, handler, found.groupdict()
+        return None
+
+
+@dataclass
+class Fault:
+    """Answer the next ``count`` requests whose route key matches ``route`` (regex) with ``status``."""
+
+    route: str
+    status: int
+    count: int = 1
+    message: str = "Injected fault"
+    code: str | None = None
+    retry_after_ms: int | None = 0
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[Fault] = []
+
+    def add(self, route: str, status: int, count: int = 1, **kw: Any) -> None:
+        with self._lock:
+            self._queue.append(Fault(route, status, count, **kw))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+
+    def take(self, key: str) -> Fault | None:
+        with self._lock:
+            for fault in self._queue:
+                if fault.count > 0 and re.search(fault.route, key):
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self._queue.remove(fault)
+                    return fault
+        return None
+
+
+class Stats:
+    """Requests counted by route key, and connections accepted (for the benchmarks)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.connections = 0
+
+    def count(self, key: str) -> None:
+        with self._lock:
+            self.requests[key] += 1
+
+    def connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.connections = 0
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.requests)
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(self, address: tuple[str, int], router: Router, *, api_keys: set[str] | None = None) -> None:
+        self.router = router
+        self.faults = Faults()
+        self.stats = Stats()
+        self.api_keys = api_keys  # None: any non-empty key; "bad" keys are always refused
+        self.exchange_hook: Callable[[Request, int, Any], None] | None = None
+        super().__init__(address, _Handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.stats.connected()
+        return sock, addr
+
+
+def _encode_sse(event: str | None, data: Any) -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    head = f"event: {event}\n" if event else ""
+    frame = f"{head}data: {payload}\n\n".encode()
+    return b"%x\r\n%s\r\n" % (len(frame), frame)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorHTTPServer
+    server_version = "keep-openaiassistant-emulator"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        split = urlsplit(self.path)
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+            self._send_json(400, EmulatorError(400, "We could not parse the JSON body of your request.").body)
+            return
+        request = Request(method, split.path, dict(parse_qsl(split.query)), headers, body)
+        found = self.server.router.match(method, split.path)
+        key = found[0] if found else f"{method} {split.path}"
+        self.server.stats.count(key)
+        try:
+            self._authenticate(headers)
+            fault = self.server.faults.take(key)
+            if fault is not None:
+                extra = {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
+                err = EmulatorError(fault.status, fault.message, type="server_error" if fault.status >= 500 else "requests", code=fault.code)
+                self._send_json(fault.status, err.body, extra, request)
+                return
+            if found is None:
+                raise EmulatorError(404, f"Invalid URL ({method} {split.path})", code="unknown_url")
+            request.params = found[2]
+            reply = found[1](request)
+        except EmulatorError as err:
+            self._send_json(err.status, err.body, {}, request)
+            return
+        if isinstance(reply, SseReply):
+            self._send_sse(reply)
+        else:
+            self._send_json(reply.status, reply.body, reply.headers, request)
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        auth = headers.get("authorization", "")
+        key = auth[7:] if auth.startswith("Bearer ") else ""
+        allowed = self.server.api_keys
+        if not key or key.startswith("bad") or (allowed is not None and key not in allowed):
+            shown = (key[:3] + "*" * 4 + key[-4:]) if len(key) > 8 else "****"
+            raise EmulatorError(
+                401,
+                f"Incorrect API key provided: {shown}. You can find your API key at https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+
+    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None, request: Request | None = None) -> None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        hook = self.server.exchange_hook
+        if hook is not None and request is not None:
+            hook(request, status, body)
+        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}", "content-type: application/json", f"content-length: {len(payload)}"]
+        lines += [f"x-request-id: req_emu{id(payload) & 0xFFFFFF:06x}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
+        self.wfile.flush()
+
+    def _send_sse(self, reply: SseReply) -> None:
+        lines = ["HTTP/1.1 200 OK", "content-type: text/event-stream; charset=utf-8", "transfer-encoding: chunked", "cache-control: no-cache"]
+        lines += [f"{k}: {v}" for k, v in reply.headers.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        events: Iterator[tuple[str | None, Any]] = iter(reply.events)
+        sent = 0
+        try:
+            for event, data in events:
+                if reply.cut_after is not None and sent >= reply.cut_after:
+                    # Drop the connection mid-stream; the producer goes on so server state completes.
+                    for _ in events:
+                        pass
+                    self.close_connection = True
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(head + _encode_sse(event, data))
+                head = b""
+                self.wfile.flush()
+                sent += 1
+            self.wfile.write(head + b"0\r\n\r\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            # The client went away; let the producer finish so the run's state still completes.
+            for _ in events:
+                pass
+            self.close_connection = True

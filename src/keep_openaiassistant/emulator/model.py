@@ -1,0 +1,208 @@
+"""The emulator's deterministic "model" and its scenario tags.
+
+The same prompt (and thread history length) always gives the same answer. Tags in the prompt
+script what the run does; several may be combined, e.g. ``"Disk full [[json]] [[delay:2]]"``.
+
+| tag                     | effect                                                               |
+|-------------------------|----------------------------------------------------------------------|
+| (none)                  | a plain-text triage answer that names the prompt and the turn        |
+| ``[[json]]``            | the answer is a JSON object                                          |
+| ``[[fenced_json]]``     | JSON inside a ```json fence with prose around it                     |
+| ``[[prose_json]]``      | JSON inside a sentence                                               |
+| ``[[multipart]]``       | two assistant messages, the first with two text parts                |
+| ``[[citations]]``       | text with two file-search citation markers and their annotations     |
+| ``[[file]]``            | code interpreter output: an image file part and a file_path link     |
+| ``[[failed]]`` / ``[[failed:CODE]]`` | the run fails (default code server_error)               |
+| ``[[incomplete]]`` / ``[[incomplete:REASON]]`` | ends incomplete (default max_completion_tokens) |
+| ``[[expired]]``         | the run expires                                                      |
+| ``[[cancelled]]``       | the server cancels the run                                           |
+| ``[[tool:NAME]]``       | the model calls function NAME (repeatable); answers after outputs    |
+| ``[[delay:SECONDS]]``   | model time of this run (default: the emulator's ``model_time``)      |
+| ``[[stream_cut]]`` / ``[[stream_cut:N]]`` | the SSE connection drops after N events (default 4); the run goes on |
+| ``[[empty]]``           | completes with an empty answer                                       |
+
+A JSON schema (structured output) makes the answer an instance of that schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+TAG = re.compile(r"\[\[([a-z_]+)(?::([^\]]*))?\]\]")
+
+
+@dataclass
+class Annotation:
+    type: str  # file_citation | file_path
+    text: str  # the marker as it appears in the text
+    start_index: int
+    end_index: int
+    file_id: str
+    quote: str = ""
+    filename: str = ""
+
+
+@dataclass
+class Part:
+    kind: str  # text | image_file
+    text: str = ""
+    annotations: list[Annotation] = field(default_factory=list)
+    file_id: str = ""
+
+
+@dataclass
+class Plan:
+    outcome: str = "completed"  # completed | failed | incomplete | expired | cancelled
+    messages: list[list[Part]] = field(default_factory=list)
+    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    model_time: float = 0.0
+    error_code: str = "server_error"
+    error_message: str = "The server had an error while processing your request. Sorry about that!"
+    incomplete_reason: str = "max_completion_tokens"
+    stream_cut_after: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(p.text for m in self.messages for p in m if p.kind == "text")
+
+
+def tags(prompt: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for name, arg in TAG.findall(prompt or ""):
+        found.setdefault(name, []).append(arg)
+    return found
+
+
+def strip_tags(prompt: str) -> str:
+    return TAG.sub("", prompt or "").strip()
+
+
+def count_tokens(text: str) -> int:
+    """A deterministic stand-in for a tokenizer: about 4 characters a token."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def _triage(subject: str) -> dict[str, Any]:
+    return {
+        "summary": f"Triage of: {subject}",
+        "severity": "high" if re.search(r"down|full|fail|error|critical", subject, re.I) else "medium",
+        "next_steps": ["Check the runbook for this service", "Page the owning team if it persists"],
+    }
+
+
+def _instance(schema: dict[str, Any], subject: str) -> Any:
+    """A small deterministic instance of a JSON schema (objects, arrays, enums, scalars)."""
+    if "enum" in schema and schema["enum"]:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind == "object" or "properties" in schema:
+        return {k: _instance(v, subject) for k, v in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [_instance(schema.get("items", {"type": "string"}), subject)]
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.5
+    if kind == "boolean":
+        return True
+    return f"{subject}"[:80] or "text"
+
+
+def _citation_part() -> Part:
+    first, second = "【4:0†runbook-disk.md】", "【4:1†oncall-policy.md】"
+    text = f"Free space on the volume first{first}, then page the storage team{second}."
+    a = text.index(first)
+    b = text.index(second)
+    return Part(
+        "text",
+        text,
+        [
+            Annotation("file_citation", first, a, a + len(first), "file-runbookdisk", "Run `df -h` and clear /var/log", "runbook-disk.md"),
+            Annotation("file_citation", second, b, b + len(second), "file-oncallpolicy", "Storage pages go to #storage-oncall", "oncall-policy.md"),
+        ],
+    )
+
+
+def _file_parts() -> list[Part]:
+    link = "sandbox:/mnt/data/disk_usage.png"
+    text = f"I plotted disk usage over the last day: [chart]({link})."
+    a = text.index(link)
+    return [
+        Part("image_file", file_id="file-chartdiskusage"),
+        Part("text", text, [Annotation("file_path", link, a, a + len(link), "file-chartdiskusage")]),
+    ]
+
+
+def plan_answer(
+    prompt: str,
+    *,
+    turn: int = 1,
+    history_chars: int = 0,
+    instructions: str = "",
+    json_schema: dict[str, Any] | None = None,
+    tool_outputs: dict[str, str] | None = None,
+    model_time: float = 0.0,
+) -> Plan:
+    """What the model does for ``prompt``, the ``turn``-th user message of its thread.
+
+    ``tool_outputs`` maps function name to the output submitted for it (after requires_action).
+    """
+    t = tags(prompt)
+    subject = strip_tags(prompt) or "(empty prompt)"
+    plan = Plan(model_time=float(t["delay"][-1]) if t.get("delay") else model_time)
+    plan.prompt_tokens = count_tokens(instructions) + count_tokens(prompt) + history_chars // 4
+
+    if "stream_cut" in t:
+        arg = t["stream_cut"][-1]
+        plan.stream_cut_after = int(arg) if arg else 4
+    for status in ("failed", "incomplete", "expired", "cancelled"):
+        if status in t:
+            plan.outcome = status
+            arg = t[status][-1]
+            if status == "failed" and arg:
+                plan.error_code = arg
+                if arg == "rate_limit_exceeded":
+                    plan.error_message = "You exceeded your current quota, please check your plan and billing details."
+            if status == "incomplete" and arg:
+                plan.incomplete_reason = arg
+
+    wanted = [name for name in t.get("tool", []) if name]
+    missing = [n for n in wanted if n not in (tool_outputs or {})]
+    if missing:
+        plan.tool_calls = [(n, {"alert": subject, "turn": turn}) for n in missing]
+        return plan
+
+    if "empty" in t:
+        plan.messages = [[Part("text", "")]]
+    elif json_schema is not None:
+        plan.messages = [[Part("text", json.dumps(_instance(json_schema, subject)))]]
+    elif "json" in t:
+        plan.messages = [[Part("text", json.dumps(_triage(subject)))]]
+    elif "fenced_json" in t:
+        plan.messages = [[Part("text", f"Here is the triage:\n```json\n{json.dumps(_triage(subject), indent=2)}\n```\nAsk me for details.")]]
+    elif "prose_json" in t:
+        plan.messages = [[Part("text", f"The triage result is {json.dumps(_triage(subject))} as requested.")]]
+    elif "multipart" in t:
+        plan.messages = [
+            [Part("text", f"Part one: {subject} looks like a capacity problem."), Part("text", "Part two: the trend started an hour ago.")],
+            [Part("text", "Second message: recommended action is to expand the volume.")],
+        ]
+    elif "citations" in t:
+        plan.messages = [[_citation_part()]]
+    elif "file" in t:
+        plan.messages = [_file_parts()]
+    else:
+        outputs = "".join(f" Tool {k} said: {v}." for k, v in sorted((tool_outputs or {}).items()))
+        plan.messages = [[Part("text", f"Triage of \"{subject}\" (turn {turn} of this thread): check recent changes and the service's runbook.{outputs}")]]
+
+    plan.completion_tokens = count_tokens(plan.text) if plan.outcome in ("completed", "incomplete") else 0
+    if plan.outcome in ("failed", "expired", "cancelled"):
+        plan.messages = []
+    return plan

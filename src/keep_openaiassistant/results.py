@@ -1,0 +1,82 @@
+"""Typed, frozen results of one question to the assistant.
+
+The engine returns an :class:`AskResult`; the Keep adapter flattens it with
+:meth:`AskResult.to_dict` into the JSON-serialisable dict of the contract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage of this run (Responses' input/output tokens are mapped to these names)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage of the knowledge base (file_citation) or a produced file (file_path).
+
+    ``marker`` is the text the server put in the answer (e.g. ``【4:0†runbook.md】``); the
+    engine replaces it in the answer text by ``[n]`` where n is ``index``.
+    """
+
+    index: int
+    type: str  # "file_citation" | "file_path"
+    file_id: str
+    quote: str = ""
+    filename: str = ""
+    marker: str = ""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of the thread, oldest first in :attr:`AskResult.messages`."""
+
+    role: str
+    content: str
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class AskResult:
+    """The answer of exactly one run (or response), and where it lives."""
+
+    text: str
+    response: Any  # parsed JSON when requested and present, else ``text``
+    thread_id: str
+    run_id: str
+    status: str
+    backend: str  # "assistants" | "responses"
+    messages: tuple[Message, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+    citations: tuple[Citation, ...] = ()
+    files: tuple[str, ...] = ()
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    assistant_id: str = ""
+    model: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The step result of the contract: plain JSON types only."""
+        return {
+            "response": self.response,
+            "raw_response": self.text,
+            "thread_id": self.thread_id,
+            "run_id": self.run_id,
+            "status": self.status,
+            "backend": self.backend,
+            "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "usage": dataclasses.asdict(self.usage),
+            "citations": [dataclasses.asdict(c) for c in self.citations],
+            "files": list(self.files),
+            "tool_calls": [dict(c) for c in self.tool_calls],
+            "assistant_id": self.assistant_id,
+            "model": self.model,
+        }

@@ -1,0 +1,91 @@
+"""Engine settings: which server, which backend, which assistant (or profile).
+
+Plain frozen dataclass, no Keep and no pydantic: the Keep adapter builds one from its auth
+config, the CLI from environment variables, tests directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import ConfigurationError
+
+API_CHOICES = ("auto", "responses", "assistants")
+DEFAULT_MODEL = "gpt-4.1-mini"
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str = field(repr=False)
+    organization_id: str | None = None
+    project_id: str | None = None
+    base_url: str | None = None
+    api: str = "auto"
+    assistant_id: str | None = None
+    # The assistant profile of the Responses backend.
+    model: str | None = None
+    instructions: str | None = None
+    vector_store_ids: tuple[str, ...] = ()
+    code_interpreter: bool = False
+    # Transport knobs (not in Keep's form; sensible for an incident tool).
+    max_retries: int = 2
+    connect_timeout: float = 5.0
+    # A stream that stays silent this long is given up for polling (bounds deadline overshoot).
+    stream_stall_timeout: float = 5.0
+    # Start polling fast; the server's openai-poll-after-ms hint takes over when present.
+    first_poll_interval: float = 0.05
+    max_poll_interval: float = 1.0
+
+    @property
+    def backend(self) -> str:
+        """The backend in force: ``auto`` resolves to assistants iff an assistant_id is set."""
+        if self.api == "auto":
+            return "assistants" if self.assistant_id else "responses"
+        return self.api
+
+    @property
+    def effective_model(self) -> str:
+        return self.model or DEFAULT_MODEL
+
+    def check(self) -> None:
+        """Raise ConfigurationError naming the field when the combination cannot work."""
+        if not self.api_key:
+            raise ConfigurationError(
+                "api_key is empty: set the OpenAI API key (any non-empty value for the local emulator).",
+                field="api_key",
+            )
+        if self.api not in API_CHOICES:
+            raise ConfigurationError(
+                f"api is {self.api!r}: choose one of auto, responses, assistants.", field="api"
+            )
+        if self.backend == "assistants" and not self.assistant_id:
+            raise ConfigurationError(
+                "api is 'assistants' but assistant_id is empty: set assistant_id (asst_...), "
+                "or set api to 'responses' and describe the assistant with model/instructions.",
+                field="assistant_id",
+            )
+        if self.assistant_id and not self.assistant_id.startswith("asst_") and self.backend == "assistants":
+            raise ConfigurationError(
+                f"assistant_id {self.assistant_id!r} does not look like an assistant id: it starts with 'asst_'.",
+                field="assistant_id",
+            )
+        for vs in self.vector_store_ids:
+            if not vs.startswith("vs_"):
+                raise ConfigurationError(
+                    f"vector_store_ids holds {vs!r}, which is not a vector store id (vs_...): "
+                    "give a comma-separated list of vs_... ids.",
+                    field="vector_store_ids",
+                )
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"base_url {self.base_url!r} is not an http(s) URL, e.g. https://api.openai.com/v1.",
+                field="base_url",
+            )
+
+
+def split_ids(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """'vs_1, vs_2' or ['vs_1', 'vs_2'] -> ('vs_1', 'vs_2')."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(s.strip() for s in items if s and s.strip())
