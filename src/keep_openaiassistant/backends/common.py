@@ -1,0 +1,110 @@
+"""Helpers both backends share: the step's ``response``, tool outputs, citation markers.
+
+Pure functions, no I/O: what turns a server's answer into the contract's result must not
+depend on which API produced it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..jsonextract import extract_json
+from ..results import Citation
+
+if TYPE_CHECKING:
+    from ..engine import Question
+
+# The file-search marker the Assistants API leaves in text: 【4:0†runbook.md】 (also seen
+# with ASCII brackets or without the filename).
+_RAW_MARKER = re.compile(r"【\d+(?::\d+)?(?:†([^】]*))?】")
+_STRAY_MARKER = re.compile(r"([ \t]?)【\d+(?::\d+)?(?:†([^】]*))?】")
+
+
+def normalize_format(fmt: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The structured output format in Keep's (= the Assistants API's) shape, or None.
+
+    Keep's OpenAI provider takes ``{"type": "json_schema", "json_schema": {name, schema, strict}}``.
+    Users also paste the inner ``{name, schema}`` object or a bare JSON schema; both are wrapped
+    so that a workflow written either way works. ``{"type": "json_object"}`` passes through.
+    """
+    if not fmt:
+        return None
+    fmt = dict(fmt)
+    if fmt.get("type") in ("json_schema", "json_object", "text"):
+        return fmt
+    if "schema" in fmt:  # the inner json_schema object
+        inner = {"name": fmt.get("name") or "answer", "schema": fmt["schema"], "strict": fmt.get("strict", True)}
+        return {"type": "json_schema", "json_schema": inner}
+    # A bare JSON schema.
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": fmt, "strict": True}}
+
+
+def build_response(text: str, question: Question, *, thread_id: str | None, run_id: str | None) -> Any:
+    """The contract's ``response``: parsed JSON when asked for and present, else the text.
+
+    With ``structured_output_format`` the answer must be JSON: ResponseFormatError (text
+    attached) otherwise, whatever ``parse_json`` says. A ``{"type": "text"}`` format asks for
+    no JSON and is treated like no format.
+    """
+    fmt = normalize_format(question.structured_output_format)
+    if fmt is not None and fmt.get("type") != "text":
+        return extract_json(text, strict=True, thread_id=thread_id, run_id=run_id)
+    if question.parse_json:
+        return extract_json(text)
+    return text
+
+
+def tool_output_text(value: Any) -> str:
+    """A function call's output as the APIs take it: strings as they are, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def pending_calls_answerable(tool_outputs: Mapping[str, Any] | None, names: Iterable[str]) -> bool:
+    """True when ``tool_outputs`` (by function name) has an answer for every pending call.
+
+    An empty list of calls is not answerable: there is nothing to submit, and a run asking for
+    nothing is a server bug we should surface, not paper over.
+    """
+    wanted = list(names)
+    return bool(wanted) and bool(tool_outputs) and all(name in tool_outputs for name in wanted)  # type: ignore[operator]
+
+
+def marker_filename(marker: str) -> str:
+    """'【4:0†runbook.md】' -> 'runbook.md'; 'sandbox:/mnt/data/chart.png' -> 'chart.png'; else ''."""
+    found = _RAW_MARKER.fullmatch(marker.strip())
+    if found:
+        return (found.group(1) or "").strip()
+    if marker.startswith("sandbox:"):
+        return marker.rsplit("/", 1)[-1]
+    return ""
+
+
+def replace_markers(text: str, citations: Iterable[Citation]) -> str:
+    """Replace each citation's raw marker in ``text`` by ``[n]`` (n = ``Citation.index``).
+
+    - ``【4:0†runbook.md】`` -> ``[1]``;
+    - a markdown link to a produced file, ``[chart](sandbox:/mnt/data/x.png)``, -> ``chart [2]``
+      (the link only works inside OpenAI's sandbox; the file id is in ``citations``/``files``);
+    - markers the server left without an annotation become ``[n]`` when their filename matches
+      a citation, and are dropped otherwise — a raw 【…】 helps no reader of a Keep alert.
+
+    Citations with an empty marker (the Responses API gives positions, not markers) are skipped.
+    """
+    cites = [c for c in citations if c.marker]
+    for cite in cites:
+        tag = f"[{cite.index}]"
+        link = re.compile(r"\[([^\]]*)\]\(" + re.escape(cite.marker) + r"\)")
+        text = link.sub(lambda m, tag=tag: f"{m.group(1)} {tag}" if m.group(1) else tag, text)
+        text = text.replace(cite.marker, tag)
+    by_name = {c.filename: c.index for c in cites if c.filename}
+
+    def stray(match: re.Match[str]) -> str:
+        index = by_name.get((match.group(2) or "").strip())
+        return f"{match.group(1)}[{index}]" if index is not None else ""
+
+    return _STRAY_MARKER.sub(stray, text)
