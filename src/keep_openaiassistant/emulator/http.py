@@ -161,7 +161,9 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.faults = Faults()
         self.stats = Stats()
         self.api_keys = api_keys  # None: any non-empty key; "bad" keys are always refused
+        # Observers for conformance tests: every JSON reply, and every SSE event as it is sent.
         self.exchange_hook: Callable[[Request, int, Any], None] | None = None
+        self.event_hook: Callable[[Request, str | None, Any], None] | None = None
         super().__init__(address, _Handler)
 
     def get_request(self) -> tuple[socket.socket, Any]:
@@ -227,7 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(err.status, err.body, {}, request)
             return
         if isinstance(reply, SseReply):
-            self._send_sse(reply)
+            self._send_sse(reply, request)
         else:
             self._send_json(reply.status, reply.body, reply.headers, request)
 
@@ -254,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
         self.wfile.flush()
 
-    def _send_sse(self, reply: SseReply) -> None:
+    def _send_sse(self, reply: SseReply, request: Request | None = None) -> None:
         lines = ["HTTP/1.1 200 OK", "content-type: text/event-stream; charset=utf-8", "transfer-encoding: chunked", "cache-control: no-cache"]
         lines += [f"{k}: {v}" for k, v in reply.headers.items()]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
@@ -270,7 +272,11 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.wfile.write(head + _encode_sse(event, data))
+                frame = _encode_sse(event, data)
+                hook = self.server.event_hook
+                if hook is not None and request is not None:
+                    hook(request, event, data)
+                self.wfile.write(head + frame)
                 head = b""
                 self.wfile.flush()
                 sent += 1
