@@ -1,13 +1,283 @@
-"""Placeholder: replaced by the real responses API of the emulator."""
+"""The emulated Responses API (``/v1/responses``), with the Conversations API it builds on.
+
+``POST /v1/responses`` plans the whole answer at once with the deterministic model
+(:func:`.model.plan_answer`), then answers in one of three ways:
+
+- plain: waits the model time and returns the finished Response;
+- ``stream``: server-sent events in real time (:mod:`.responses_stream`), cut short when the
+  prompt says ``[[stream_cut:N]]`` — the response still finishes server-side;
+- ``background``: returns at once with status ``queued``; the status then follows the clock
+  (:mod:`.responses_state`), ``GET /v1/responses/{id}`` polls it, ``?stream=true&starting_after=N``
+  resumes its event stream and ``POST /v1/responses/{id}/cancel`` cancels it.
+
+History comes from ``conversation`` (its items) or ``previous_response_id`` (the chain of
+responses), never both. The turn the model sees is the number of user messages so far; function
+call outputs after the last user message answer the model's ``[[tool:NAME]]`` calls.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from .conversations_api import ConversationsApi, check_metadata, list_page
+from .http import EmulatorError, JsonReply, Request, Router, SseReply
+from .model import Plan, count_tokens, plan_answer
+from .responses_items import history_chars, item_text, new_id, normalize_input, output_items, truncate_output, usage
+from .responses_state import Conversation, ResponseRecord, ResponsesState
+from .responses_stream import stream_events
+
+# The Assistants-era reasons the model knows, as the Responses API names them.
+_INCOMPLETE_REASONS = {"content_filter": "content_filter"}
+_EXPIRED_MESSAGE = "The response did not finish in the time the server allows and was stopped. Retry the request."
+
+
+def _bad(message: str, param: str | None = None, code: str | None = None) -> EmulatorError:
+    return EmulatorError(400, message, param=param, code=code)
+
+
+def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise _bad(f"Invalid type for '{name}': expected a boolean, but got {type(value).__name__} instead.", name, "invalid_type")
+    return value
+
+
+def _query_flag(query: dict[str, str], name: str) -> bool:
+    return query.get(name, "").lower() in ("true", "1")
+
+
+def _tools(raw: Any) -> list[dict[str, Any]]:
+    """Tools as the Response echoes them; function tools are flat (``{type, name, parameters}``)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise _bad(f"Invalid type for 'tools': expected an array, but got {type(raw).__name__} instead.", "tools", "invalid_type")
+    tools = []
+    for i, tool in enumerate(raw):
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind == "function":
+            if not tool.get("name"):
+                raise _bad(f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name", "missing_required_parameter")
+            tools.append({"type": "function", "description": None, "parameters": None, "strict": True, **tool})
+        elif kind == "file_search":
+            if not isinstance(tool.get("vector_store_ids"), list):
+                raise _bad(f"Missing required parameter: 'tools[{i}].vector_store_ids'.", f"tools[{i}].vector_store_ids", "missing_required_parameter")
+            tools.append(dict(tool))
+        elif kind == "code_interpreter":
+            if "container" not in tool:
+                raise _bad(f"Missing required parameter: 'tools[{i}].container'.", f"tools[{i}].container", "missing_required_parameter")
+            tools.append(dict(tool))
+        else:
+            raise _bad(f"Invalid value: '{kind}'. Supported values are: 'function', 'file_search' and 'code_interpreter'.", f"tools[{i}].type", "invalid_value")
+    return tools
+
+
+def _text_format(raw: Any) -> dict[str, Any]:
+    fmt = (raw or {}).get("format") if isinstance(raw, dict) else None
+    fmt = fmt or {"type": "text"}
+    kind = fmt.get("type")
+    if kind == "json_schema":
+        for field in ("name", "schema"):
+            if not fmt.get(field):
+                raise _bad(f"Missing required parameter: 'text.format.{field}'.", f"text.format.{field}", "missing_required_parameter")
+    elif kind not in ("text", "json_object"):
+        raise _bad(f"Invalid value: '{kind}'. Supported values are: 'text', 'json_schema' and 'json_object'.", "text.format.type", "invalid_value")
+    return {"format": fmt, "verbosity": (raw or {}).get("verbosity") or "medium"}
 
 
 class ResponsesApi:
     def __init__(self, config: Any) -> None:
         self.config = config
+        self.state = ResponsesState(config)
+        self.conversations = ConversationsApi(self.state)
 
-    def register(self, router: Any) -> None:
-        pass
+    def register(self, router: Router) -> None:
+        router.add("POST", "/v1/responses", self.create)
+        router.add("GET", "/v1/responses/{response_id}", self.retrieve)
+        router.add("DELETE", "/v1/responses/{response_id}", self.delete)
+        router.add("POST", "/v1/responses/{response_id}/cancel", self.cancel)
+        router.add("GET", "/v1/responses/{response_id}/input_items", self.input_items)
+        self.conversations.register(router)
+
+    # -- replies ----------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        ms = self.config.poll_after_ms
+        return {} if ms is None else {"openai-poll-after-ms": str(ms)}
+
+    def _json(self, rec: ResponseRecord) -> JsonReply:
+        return JsonReply(rec.to_json(), headers=self._headers())
+
+    # -- POST /v1/responses --------------------------------------------------------------------
+
+    def create(self, req: Request) -> JsonReply | SseReply:
+        body = req.json()
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise _bad("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+        stream, background, store = _flag(body, "stream", False), _flag(body, "background", False), _flag(body, "store", True)
+        if background and not store:
+            raise _bad("Background mode requires store=true.", "background", "invalid_value")
+        if body.get("conversation") is not None and body.get("previous_response_id") is not None:
+            raise _bad("Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.", "previous_response_id", "mutually_exclusive_parameters")
+        max_tokens = body.get("max_output_tokens")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 16):
+            raise _bad(f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {max_tokens} instead.", "max_output_tokens", "integer_below_min_value")
+        instructions = body.get("instructions")
+        echo = {
+            "instructions": instructions,
+            "max_output_tokens": max_tokens,
+            "max_tool_calls": body.get("max_tool_calls"),
+            "metadata": check_metadata(body.get("metadata")),
+            "model": model,
+            "parallel_tool_calls": body.get("parallel_tool_calls", True) is not False,
+            "previous_response_id": body.get("previous_response_id"),
+            "prompt_cache_key": body.get("prompt_cache_key"),
+            "reasoning": None,
+            "safety_identifier": body.get("safety_identifier"),
+            "service_tier": "default",
+            "store": store,
+            "temperature": body.get("temperature", 1.0),
+            "text": _text_format(body.get("text")),
+            "tool_choice": body.get("tool_choice") or "auto",
+            "tools": _tools(body.get("tools")),
+            "top_logprobs": 0,
+            "top_p": body.get("top_p", 1.0),
+            "truncation": "disabled",
+        }
+        input_items = normalize_input(body.get("input"))
+        with self.state.lock:
+            conv, history = self._history(body)
+            rec = self._plan(echo, input_items, history, conv, background=background, store=store)
+            self.state.responses[rec.id] = rec
+            if conv is not None:
+                conv.active_response = rec.id
+        if stream:
+            return SseReply(stream_events(self.state, rec), cut_after=rec.stream_cut_after, headers=self._headers())
+        if not background:
+            self.state.wait_until_done(rec)
+        return self._json(rec)
+
+    def _history(self, body: dict[str, Any]) -> tuple[Conversation | None, list[dict[str, Any]]]:
+        """The items the model reads before this input: the conversation's, or the response chain's."""
+        ref = body.get("conversation")
+        if ref is not None:
+            conv_id = ref.get("id") if isinstance(ref, dict) else ref
+            if not isinstance(conv_id, str):
+                raise _bad("Invalid type for 'conversation': expected a string or an object with 'id'.", "conversation", "invalid_type")
+            conv = self.state.conversation(conv_id, param="conversation")
+            self.state.ensure_unlocked(conv)
+            return conv, list(conv.items)
+        previous = body.get("previous_response_id")
+        if previous is None:
+            return None, []
+        try:
+            prev = self.state.response(previous)
+        except EmulatorError:
+            raise EmulatorError(404, f"Previous response with id '{previous}' not found.", param="previous_response_id") from None
+        return None, prev.history + prev.input_items + prev.output
+
+    def _plan(self, echo: dict[str, Any], input_items: list[dict[str, Any]], history: list[dict[str, Any]], conv: Conversation | None, *, background: bool, store: bool) -> ResponseRecord:
+        items = history + input_items
+        calls = {i["call_id"]: i["name"] for i in items if i.get("type") == "function_call"}
+        answered = {i["call_id"] for i in items if i.get("type") == "function_call_output"}
+        for item in input_items:
+            if item["type"] == "function_call_output" and item["call_id"] not in calls:
+                raise _bad(f"No tool call found for function call output with call_id {item['call_id']}.", "input")
+        for call_id in calls:
+            if call_id not in answered:
+                raise _bad(f"No tool output found for function call {call_id}.", "input")
+        users = [n for n, i in enumerate(items) if i.get("type") == "message" and i.get("role") == "user"]
+        last_user = users[-1] if users else -1
+        prompt = item_text(items[last_user]) if users else ""
+        outputs = {calls[i["call_id"]]: str(i["output"]) for i in items[last_user + 1 :] if i.get("type") == "function_call_output"}
+        fmt = echo["text"]["format"]
+        if fmt["type"] == "json_object":
+            if "json" not in " ".join(item_text(i) for i in items).lower() + (echo["instructions"] or "").lower():
+                raise _bad("Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.", "input")
+            prompt += " [[json]]"
+        plan = plan_answer(
+            prompt,
+            turn=max(1, len(users)),
+            history_chars=history_chars(history),
+            instructions=echo["instructions"] or "",
+            json_schema=fmt.get("schema") if fmt["type"] == "json_schema" else None,
+            tool_outputs=outputs or None,
+            model_time=float(self.config.model_time),
+        )
+        started = self.state.now()
+        rec = ResponseRecord(
+            id=new_id("resp"),
+            created_at=int(time.time()),
+            started=started,
+            finish_at=started + plan.model_time,
+            echo=echo,
+            input_items=input_items,
+            history=history,
+            background=background,
+            store=store,
+            conversation_id=conv.id if conv else None,
+            final_status="completed",
+            final_output=[],
+            stream_cut_after=plan.stream_cut_after,
+        )
+        self._outcome(rec, plan, prompt, history_chars(history) // 4)
+        return rec
+
+    def _outcome(self, rec: ResponseRecord, plan: Plan, prompt: str, cached: int) -> None:
+        """Map the plan's outcome onto Responses statuses, error codes and incomplete reasons."""
+        container = next((t["container"] for t in rec.echo["tools"] if t["type"] == "code_interpreter" and isinstance(t.get("container"), str)), None)
+        output = output_items(plan, prompt=prompt, container_id=container or new_id("cntr"), message_status="incomplete" if plan.outcome == "incomplete" else "completed")
+        out_tokens = plan.completion_tokens or sum(count_tokens(i.get("arguments", "")) for i in output)
+        rec.final_output = output
+        rec.usage = usage(plan.prompt_tokens, out_tokens, min(cached, plan.prompt_tokens))
+        limit = rec.echo["max_output_tokens"]
+        if plan.outcome == "completed" and limit is not None and out_tokens > limit:
+            rec.final_status, rec.incomplete_details = "incomplete", {"reason": "max_output_tokens"}
+            rec.final_output = truncate_output(output, limit * 4)
+            rec.usage = usage(plan.prompt_tokens, limit, min(cached, plan.prompt_tokens))
+        elif plan.outcome == "incomplete":
+            rec.final_status = "incomplete"
+            rec.incomplete_details = {"reason": _INCOMPLETE_REASONS.get(plan.incomplete_reason, "max_output_tokens")}
+        elif plan.outcome in ("failed", "expired"):
+            # The Responses API has no "expired": a response that runs out of time fails.
+            rec.final_status = "failed"
+            rec.error = {"code": plan.error_code, "message": plan.error_message} if plan.outcome == "failed" else {"code": "server_error", "message": _EXPIRED_MESSAGE}
+            rec.usage = usage(plan.prompt_tokens, 0, min(cached, plan.prompt_tokens))
+        elif plan.outcome == "cancelled":
+            rec.final_status = "cancelled"
+
+    # -- /v1/responses/{id} ------------------------------------------------------------------
+
+    def retrieve(self, req: Request) -> JsonReply | SseReply:
+        rec = self.state.response(req.params["response_id"])
+        if not _query_flag(req.query, "stream"):
+            return self._json(rec)
+        if not rec.background:
+            raise _bad("Streaming a stored response is only supported for responses created with background=true.", "stream")
+        raw = req.query.get("starting_after", "-1")
+        try:
+            after = int(raw)
+        except ValueError:
+            raise _bad(f"Invalid 'starting_after': expected an integer, but got '{raw}' instead.", "starting_after", "invalid_type") from None
+        return SseReply(stream_events(self.state, rec, starting_after=after), headers=self._headers())
+
+    def cancel(self, req: Request) -> JsonReply:
+        rec = self.state.response(req.params["response_id"])
+        if not rec.background:
+            raise _bad("Only responses created with background=true can be cancelled.", "response_id")
+        self.state.cancel(rec)  # a response already finished is returned as it is
+        return self._json(rec)
+
+    def delete(self, req: Request) -> JsonReply:
+        with self.state.lock:
+            rec = self.state.response(req.params["response_id"])
+            del self.state.responses[rec.id]
+        return JsonReply({"id": rec.id, "object": "response.deleted", "deleted": True})
+
+    def input_items(self, req: Request) -> JsonReply:
+        rec = self.state.response(req.params["response_id"])
+        return JsonReply(list_page(rec.input_items, req.query))
