@@ -1,0 +1,442 @@
+"""Check requests, JSON replies and SSE events against OpenAI's published OpenAPI spec.
+
+The spec (``tests/spec/openapi.yaml``, vendored so a fresh clone can run the tests) is the
+independent truth about wire shapes: the emulator is written from memory and the engine from the
+SDK, and both can drift from what api.openai.com actually speaks. This module answers one question —
+"does this concrete message fit the spec?" — as a list of :class:`Problem` s, each naming the
+message, the field and what the spec expects, so a failing test tells the emulator's or engine's
+owner exactly what to fix.
+
+Loading is fast: the 3 MB YAML is parsed once (with libyaml when present), trimmed of prose, and
+cached as a pickle in the temp dir keyed by the file's hash; later runs load it in ~20 ms.
+
+OpenAPI 3.1 schemas are JSON Schema 2020-12, validated with ``jsonschema`` and ``referencing``.
+Lenient where OpenAPI itself is looser than JSON Schema: ``nullable: true`` (a 3.0 leftover in the
+spec) admits null, ``oneOf`` is checked as ``anyOf`` (OpenAI's unions overlap; the
+``discriminator`` only picks the branch), and ``format`` is not asserted. Strict where it matters:
+required fields, types, enums and ``additionalProperties: false`` are checked.
+
+    spec = OpenAPISpec.default()
+    problems = spec.check_response("POST", "/v1/threads/thread_1/runs", 200, body)
+    assert not problems, format_problems(problems)
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SPEC_PATH = Path(__file__).parent / "spec" / "openapi.yaml"
+_SPEC_URI = "urn:openai-openapi"
+_CACHE_VERSION = "3"  # bump when _prepare changes what is cached
+_PROSE_KEYS = frozenset({"description", "example", "examples", "x-oaiMeta", "x-oaiTypeLabel", "title"})
+_METHODS = ("get", "post", "put", "patch", "delete")
+# Properties whose const/enum value names an object's kind: a union branch whose value differs
+# is not the branch the message meant, so its errors are not worth reporting.
+_DISCRIMINATORS = ("type", "event", "object", "role")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One way a message departs from the spec."""
+
+    where: str  # "POST /v1/threads/thread_1/runs -> 200" or "SSE thread.run.created"
+    field: str  # JSON path into the message, "$" for the whole of it
+    message: str  # what is wrong, in jsonschema's words
+    expected: str  # the spec's expectation: the schema named and the rule it breaks
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.field}: {self.message}\n    spec expects: {self.expected}"
+
+
+def format_problems(problems: Iterable[Problem]) -> str:
+    return "\n".join(str(p) for p in problems)
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str  # upper case
+    template: str  # the spec's path, without /v1: "/threads/{thread_id}/runs"
+    spec: Mapping[str, Any]  # the operation object
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and caching
+
+
+def load_spec(path: Path = SPEC_PATH) -> dict[str, Any]:
+    """The parsed, prose-trimmed and normalised spec; cached by the file's content hash."""
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw + _CACHE_VERSION.encode()).hexdigest()[:20]
+    cache = Path(os.environ.get("OPENAPI_CHECK_CACHE", tempfile.gettempdir())) / f"openai-openapi-{digest}.pickle"
+    try:
+        with cache.open("rb") as fh:
+            loaded: dict[str, Any] = pickle.load(fh)
+            return loaded
+    except (OSError, pickle.UnpicklingError, EOFError):
+        pass
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    spec = _prepare(yaml.load(raw, Loader=loader))  # noqa: S506 - a safe loader either way
+    # Write-then-rename: two test runs (one per venv) may fill the cache at the same time.
+    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=cache.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(spec, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cache)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+    return spec
+
+
+def _prepare(spec: dict[str, Any]) -> dict[str, Any]:
+    """Keep what validation needs (paths, components) and make the schemas JSON-Schema-strict."""
+    kept = {"openapi": spec["openapi"], "paths": {}, "components": {"schemas": {}, "responses": {}}}
+    for template, item in spec["paths"].items():
+        at = "#/paths/" + template.replace("~", "~0").replace("/", "~1")
+        kept["paths"][template] = {
+            method: _strip_operation(op, f"{at}/{method}") for method, op in item.items() if method in _METHODS
+        }
+    for name, schema in spec["components"]["schemas"].items():
+        kept["components"]["schemas"][name] = _schema(schema, f"#/components/schemas/{name}")
+    for name, response in spec["components"].get("responses", {}).items():
+        kept["components"]["responses"][name] = _strip_operation(response, f"#/components/responses/{name}")
+    return kept
+
+
+def _strip_operation(node: Any, at: str) -> Any:
+    """Operation / response / parameter objects: drop prose, normalise each embedded schema."""
+    if isinstance(node, list):
+        return [_strip_operation(n, f"{at}/{i}") for i, n in enumerate(node)]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _PROSE_KEYS or key == "x-codeSamples":
+            continue
+        where = f"{at}/{_escape(str(key))}"
+        out[key] = _schema(value, where) if key == "schema" else _strip_operation(value, where)
+    return out
+
+
+def _escape(part: str) -> str:
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+_SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames", "unevaluatedProperties", "unevaluatedItems")
+
+
+def _schema(node: Any, at: str) -> Any:
+    """One schema, recursively: prose dropped, ``nullable`` made explicit, ``oneOf`` -> ``anyOf``,
+    and its location in the spec recorded as ``x-at`` (a JSON pointer) for the reports."""
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {"x-at": at}
+    for key, value in node.items():
+        if key in _PROSE_KEYS or key in ("discriminator", "nullable", "default", "deprecated"):
+            continue
+        where = f"{at}/{key}"
+        if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {k: _schema(v, f"{where}/{_escape(k)}") for k, v in value.items()}
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            out["anyOf" if key == "oneOf" else key] = [_schema(v, f"{where}/{i}") for i, v in enumerate(value)]
+        elif key in _SUBSCHEMA_ONE:
+            out[key] = _schema(value, where)
+        else:
+            out[key] = value
+    if "oneOf" in node and "anyOf" in node:  # both present: keep both constraints
+        one_of = [_schema(v, f"{at}/oneOf/{i}") for i, v in enumerate(node["oneOf"])]
+        out["allOf"] = [*out.get("allOf", []), {"anyOf": one_of}]
+        out["anyOf"] = [_schema(v, f"{at}/anyOf/{i}") for i, v in enumerate(node["anyOf"])]
+    if node.get("nullable") is True:
+        out = _admit_null(out)
+    return out
+
+
+def _admit_null(schema: dict[str, Any]) -> dict[str, Any]:
+    kind = schema.get("type")
+    if isinstance(kind, str) and "$ref" not in schema and not any(k in schema for k in _SUBSCHEMA_LISTS):
+        widened = {**schema, "type": [kind, "null"]}
+        if "enum" in widened and None not in widened["enum"]:
+            widened["enum"] = [*widened["enum"], None]
+        return widened
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+# ---------------------------------------------------------------------------------------------
+# The checker
+
+
+class OpenAPISpec:
+    """Path matching and validation over one loaded spec."""
+
+    def __init__(self, path: Path = SPEC_PATH) -> None:
+        self.doc = load_spec(path)
+        self._registry: Registry[Any] = Registry().with_resource(_SPEC_URI, Resource(contents=self.doc, specification=DRAFT202012))
+        self._routes: list[tuple[str, re.Pattern[str], int, str]] = []
+        for template, item in self.doc["paths"].items():
+            if "?" in template:  # "/responses?beta=true": a documentation alias, not a route
+                continue
+            literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
+            pattern = re.compile("^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)) + "$")
+            for method in item:
+                self._routes.append((method.upper(), pattern, literal, template))
+        # Most literal segments first: /threads/runs beats /threads/{thread_id}.
+        self._routes.sort(key=lambda r: -r[2])
+
+    @classmethod
+    @functools.cache
+    def default(cls) -> OpenAPISpec:
+        return cls()
+
+    # -- lookup --------------------------------------------------------------------------------
+
+    def match(self, method: str, path: str) -> Operation | None:
+        """The operation for a concrete request: ``("POST", "/v1/threads/thread_abc/runs?x=1")``."""
+        bare = path.split("?", 1)[0]
+        if bare.startswith("/v1/"):
+            bare = bare[3:]
+        method = method.upper()
+        for m, pattern, _, template in self._routes:
+            if m == method and pattern.match(bare):
+                return Operation(method, template, self.doc["paths"][template][method.lower()])
+        return None
+
+    def schema_names(self) -> list[str]:
+        return list(self.doc["components"]["schemas"])
+
+    # -- checks --------------------------------------------------------------------------------
+
+    def check_schema(self, name: str, instance: Any, *, where: str | None = None) -> list[Problem]:
+        """``instance`` against ``#/components/schemas/<name>``."""
+        if name not in self.doc["components"]["schemas"]:
+            raise KeyError(f"no schema {name!r} in the spec")
+        return self._check({"$ref": f"#/components/schemas/{name}"}, instance, where or name)
+
+    def check_request(self, method: str, path: str, body: Any, query: Mapping[str, str] | None = None) -> list[Problem]:
+        """A request's JSON body (and query parameters) against the operation's declarations."""
+        where = f"{method.upper()} {path} request"
+        op = self.match(method, path)
+        if op is None:
+            return [Problem(where, "$", "no such operation in the spec", "one of the spec's paths")]
+        problems = self._check_query(op, query or {}, where)
+        declared = op.spec.get("requestBody", {})
+        content = declared.get("content", {})
+        if body is None:
+            if declared.get("required"):
+                problems.append(Problem(where, "$", "the body is missing", "a required requestBody"))
+            return problems
+        if "application/json" not in content:
+            problems.append(Problem(where, "$", "a JSON body was sent", f"no JSON body (declares {sorted(content) or 'none'})"))
+            return problems
+        return problems + self._check(content["application/json"].get("schema", {}), body, where)
+
+    def check_response(self, method: str, path: str, status: int, body: Any) -> list[Problem]:
+        """A JSON reply against the schema the operation declares for its status.
+
+        Error statuses the operation does not list must still be OpenAI's error envelope
+        ``{"error": {message, type, param, code}}`` (``ErrorResponse``).
+        """
+        where = f"{method.upper()} {path} -> {status}"
+        op = self.match(method, path)
+        if op is None:
+            return [Problem(where, "$", "no such operation in the spec", "one of the spec's paths")]
+        responses = op.spec.get("responses", {})
+        declared = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX")
+        if declared is not None and "$ref" in declared:
+            declared = self._resolve(declared["$ref"])
+        if declared is None:
+            if status >= 400:
+                return self._check({"$ref": "#/components/schemas/ErrorResponse"}, body, where)
+            return [Problem(where, "$", f"status {status} is not declared", f"one of {sorted(responses)}")]
+        schema = declared.get("content", {}).get("application/json", {}).get("schema")
+        if schema is None:
+            return [Problem(where, "$", "a JSON body was sent", f"no JSON body for {status}")]
+        return self._check(schema, body, where)
+
+    def check_event(self, event: str | None, data: Any) -> list[Problem]:
+        """One SSE event: Assistants events (``thread.*``, ``error``, ``done``) are checked as
+        ``{"event", "data"}`` against ``AssistantStreamEvent``; Responses events (``response.*``,
+        whose data carries ``type``) against ``ResponseStreamEvent``, with ``event:`` == ``type``.
+        """
+        where = f"SSE {event}"
+        if isinstance(data, dict) and "type" in data and "sequence_number" in data:
+            problems = []
+            if event is not None and event != data.get("type"):
+                problems.append(Problem(where, "$.type", f"event name {event!r} differs from data.type {data.get('type')!r}", "event: equal to data.type"))
+            return problems + self.check_schema("ResponseStreamEvent", data, where=where)
+        if event is None:
+            return [Problem(where, "$", "an SSE frame without an event name", "every Assistants event named (event: ...)")]
+        if event.startswith("response."):
+            return [Problem(where, "$", f"Responses event data without type/sequence_number: {str(data)[:80]}", "ResponseStreamEvent members carry type and sequence_number")]
+        known = self.assistant_event_names()
+        if event not in known:
+            return [Problem(where, "$event", f"event {event!r} is not an Assistants stream event", f"#/components/schemas/AssistantStreamEvent: one of {', '.join(sorted(known))}")]
+        return self._check({"$ref": "#/components/schemas/AssistantStreamEvent"}, {"event": event, "data": data}, where, root="$event")
+
+    def assistant_event_names(self) -> set[str]:
+        """Every ``event:`` name the AssistantStreamEvent union admits."""
+        names: set[str] = set()
+
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if "$ref" in node:
+                    walk(self._resolve(node["$ref"]))
+                for member in node.get("anyOf", []):
+                    walk(member)
+                names.update(node.get("properties", {}).get("event", {}).get("enum", []))
+
+        walk(self.doc["components"]["schemas"]["AssistantStreamEvent"])
+        return names
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _resolve(self, ref: str) -> Any:
+        node: Any = self.doc
+        for part in ref.lstrip("#/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def _check_query(self, op: Operation, query: Mapping[str, str], where: str) -> list[Problem]:
+        params = {p["name"]: p for p in op.spec.get("parameters", []) if p.get("in") == "query"}
+        problems = []
+        for name, raw in query.items():
+            param = params.get(name)
+            if param is None:
+                problems.append(Problem(where, f"?{name}", "undeclared query parameter", f"one of {sorted(params) or 'no query parameters'}"))
+                continue
+            schema = param.get("schema", {})
+            problems += self._check(schema, _coerce(raw, schema), where, root=f"?{name}")
+        return problems
+
+    def _check(self, schema: Any, instance: Any, where: str, *, root: str = "$") -> list[Problem]:
+        rebased = _rebase(schema)
+        wrapper = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{_SPEC_URI}/check", "allOf": [rebased]}
+        validator = Draft202012Validator(wrapper, registry=self._registry)
+        problems = []
+        for error in validator.iter_errors(instance):
+            for leaf in _explain(error):
+                problems.append(self._problem(leaf, where, root))
+        return _dedupe(problems)
+
+    def _problem(self, error: ValidationError, where: str, root: str) -> Problem:
+        field = root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        at = error.schema.get("x-at", "(inline schema)") if isinstance(error.schema, dict) else "(inline schema)"
+        if error.validator == "required":
+            rule = f"required: {', '.join(error.validator_value)}"
+        elif error.validator in ("anyOf", "oneOf"):
+            rule = "one of: " + "; ".join(_describe(s) for s in error.validator_value)
+        else:
+            rule = f"{error.validator} {json.dumps(error.validator_value, default=str)}"
+        return Problem(where, field, _short(error.message), f"{at}: {_short(rule)}")
+
+
+def _rebase(schema: Any) -> Any:
+    """Point the document-local refs of an operation's inline schema at the spec resource."""
+    if isinstance(schema, dict):
+        return {k: (f"{_SPEC_URI}{v}" if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase(v)) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_rebase(v) for v in schema]
+    return schema
+
+
+def _explain(error: ValidationError) -> Iterator[ValidationError]:
+    """The errors worth reporting under ``error``: inside a union, those of the branch the
+    message meant (picked by its discriminator), else of the closest branch."""
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        yield error
+        return
+    depth = len(error.absolute_path)
+    branches: dict[Any, list[ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    plausible = {
+        key: errs
+        for key, errs in branches.items()
+        if not any(_rules_out(e, depth) for e in errs)
+    }
+    if not plausible:
+        yield error  # no branch fits the message's kind at all: report the union itself
+        return
+    best = min(plausible.values(), key=lambda errs: (len(errs), -max(len(e.absolute_path) for e in errs)))
+    for sub in best:
+        yield from _explain(sub)
+
+
+def _rules_out(error: ValidationError, depth: int) -> bool:
+    """Does this branch error say the branch is for another kind of object?"""
+    path = list(error.absolute_path)
+    if len(path) == depth and error.validator == "type":
+        return True  # wrong JSON type for this branch altogether (object vs string, ...)
+    if len(path) == depth + 1 and path[-1] in _DISCRIMINATORS and error.validator in ("const", "enum"):
+        return True
+    if len(path) == depth and error.validator in ("anyOf", "oneOf") and error.context:
+        # A nested union (AssistantStreamEvent -> RunStreamEvent -> ...): ruled out when every
+        # one of its own branches is.
+        nested: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            nested.setdefault(sub.relative_schema_path[0], []).append(sub)
+        return all(any(_rules_out(e, depth) for e in errs) for errs in nested.values())
+    return False
+
+
+def _coerce(raw: str, schema: Mapping[str, Any]) -> Any:
+    kind = schema.get("type")
+    try:
+        if kind == "integer":
+            return int(raw)
+        if kind == "number":
+            return float(raw)
+    except ValueError:
+        return raw
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(raw, raw)
+    if kind == "array":
+        return raw.split(",")
+    return raw
+
+
+def _describe(schema: Any) -> str:
+    """A union member in a few words: its $ref name, its discriminating const, or its type."""
+    if not isinstance(schema, dict):
+        return str(schema)
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    for key in _DISCRIMINATORS:
+        enum = schema.get("properties", {}).get(key, {}).get("enum")
+        if enum:
+            return f"{key}={'|'.join(map(str, enum))}"
+    if "enum" in schema:
+        return "|".join(map(str, schema["enum"]))
+    return str(schema.get("type", "schema"))
+
+
+def _short(message: str) -> str:
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for p in problems:
+        key = (p.where, p.field, p.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
