@@ -1,0 +1,570 @@
+"""The Assistants API v2 engine: one question, one run, exactly that run's answer.
+
+Requests per question (the normal case, a server that streams):
+
+- new thread: ONE request, ``POST /threads/runs`` (create-and-run, ``stream: true``); the
+  thread's messages are known locally (the prompt plus the streamed answer);
+- continued thread: ``POST /threads/{id}/runs`` with ``additional_messages=[prompt]`` and
+  ``stream: true``, then ONE ``GET /threads/{id}/messages?order=desc&limit=100`` for the
+  contract's ``messages``. 100 is the API's page maximum: on a longer thread ``messages``
+  holds the newest 100, oldest first (the answer itself is never cut).
+
+When the stream breaks, stalls (no byte for ``Settings.stream_stall_timeout``) or the server
+does not stream, the run is polled (``GET /threads/{t}/runs/{r}``) at
+:class:`~keep_openaiassistant.deadline.PollInterval` intervals — fast at first, the server's
+``openai-poll-after-ms`` when it gives one — and this run's messages are listed with
+``GET /threads/{t}/messages?run_id=R&order=asc``. The prompt is never sent twice. Each run
+carries ``metadata.keep_ask_id`` (a random id): if the stream broke before even the run id
+arrived, the run is found among the thread's runs by that tag. If the thread id is unknown
+too (a new thread whose stream died before its first event) nothing can be found:
+ConnectionFailedError says so, and the server expires such a run after 10 minutes.
+
+Policies:
+
+- Answer: all assistant messages of THIS run, all their text parts, in order (never an
+  older message of a continued thread). Citation markers become ``[n]``.
+- Terminal statuses: each raises its own :mod:`~keep_openaiassistant.errors` class.
+  ``requires_action``: when ``tool_outputs`` answers every pending call by function name,
+  the outputs are submitted (streamed) and the run goes on, as often as it asks; otherwise
+  the run is cancelled and ActionRequiredError lists the calls.
+- ``max_wait_time`` is a hard deadline: on expiry the run is cancelled (``POST .../cancel``),
+  the cancel confirmed for at most :data:`CANCEL_CONFIRM_SECONDS`, and DeadlineExceededError
+  raised; nothing of ours is left running. A run that completed in that very moment is
+  returned instead.
+- Busy thread (400 "already has an active run run_Y" or "Can't add messages ... while a run
+  run_Y is active"): run_Y belongs to someone else, so it is never cancelled. We poll it until
+  it ends, then retry; ThreadBusyError if the deadline passes first. Concurrent asks on one
+  thread thus take turns.
+- 404 from api.openai.com: OpenAI shut the Assistants API down on 2026-08-26;
+  AssistantsApiShutDownError says how to switch to the Responses backend.
+
+One backend serves many threads at once: all per-question state lives in a :class:`_Ask`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import openai
+
+from .. import errors
+from ..deadline import Clock, Deadline, PollInterval, Sleep
+from ..engine import Question
+from ..results import AskResult, Citation, Message, Usage
+from ..settings import Settings
+from ..wire import ASSISTANTS_BETA, EventStream, StreamInterrupted, Wire
+from .assistants_stream import TERMINAL_STATUSES, RunStreamState
+from .common import build_response, marker_filename, normalize_format, pending_calls_answerable, replace_markers, tool_output_text
+
+log = logging.getLogger("keep_openaiassistant")
+
+#: After a deadline cancel, how long we wait for the server to confirm ``cancelled``.
+CANCEL_CONFIRM_SECONDS = 1.0
+#: The API's largest page; the contract's ``messages`` of a continued thread are the newest this many.
+MESSAGES_PAGE = 100
+SHUTDOWN_HOSTS = frozenset({"api.openai.com"})
+
+_BUSY = re.compile(r"already has an active run (run_[A-Za-z0-9_-]+)|while a run (run_[A-Za-z0-9_-]+) is active")
+
+
+def busy_run_id(error: errors.AssistantError) -> str | None:
+    """The other run's id when ``error`` is the Assistants API's busy-thread 400, else None."""
+    if not isinstance(error, errors.InvalidRequestError):
+        return None
+    found = _BUSY.search(error.message)
+    return (found.group(1) or found.group(2)) if found else None
+
+
+def shutdown_error(exc: errors.NotFoundError, *, assistant_id: str | None) -> errors.AssistantsApiShutDownError:
+    """The 404 that OpenAI's own Assistants endpoints answer since the shutdown, explained."""
+    return errors.AssistantsApiShutDownError(
+        "OpenAI shut the Assistants API down on 2026-08-26: api.openai.com answers HTTP 404 to its "
+        f"endpoints (assistant {assistant_id or '?'}){exc.where()}. What to do: switch this provider to the "
+        "Responses API — set `api: responses` (or clear `assistant_id` and leave `api` on auto), copy the "
+        "assistant's model and instructions into `model` and `instructions`, its vector store ids (file_search "
+        "tool resources) into `vector_store_ids`, and turn `code_interpreter` on if the assistant had that tool. "
+        "Threads do not carry over: start new conversations. See docs/migration.md.",
+        status_code=exc.status_code,
+        request_id=exc.request_id,
+        code=exc.code,
+        thread_id=exc.thread_id,
+        run_id=exc.run_id,
+    )
+
+
+def is_openai_host(client: openai.OpenAI) -> bool:
+    """True when ``client`` talks to OpenAI itself (where the Assistants API is gone)."""
+    return str(getattr(client.base_url, "host", "")) in SHUTDOWN_HOSTS
+
+
+class AssistantsBackend:
+    """The :class:`~keep_openaiassistant.engine.Backend` for the Assistants API v2."""
+
+    name = "assistants"
+
+    def __init__(self, settings: Settings, client: openai.OpenAI, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+        self.settings = settings
+        self.client = client
+        self.wire = Wire(client, headers=ASSISTANTS_BETA)
+        self.clock = clock
+        self.sleep = sleep
+
+    def ask(self, question: Question, deadline: Deadline) -> AskResult:
+        with self._shutdown_translated():
+            return _Ask(self, question, deadline).run()
+
+    def check_access(self) -> dict[str, bool | str]:
+        """GET the assistant: proves the key, the server and the assistant id in one request."""
+        assistant_id = self.settings.assistant_id or ""
+        try:
+            with self._shutdown_translated():
+                self.wire.call("GET", f"/assistants/{assistant_id}", timeout=10.0)
+        except errors.AuthenticationError as exc:
+            return {"authenticated": exc.message, "assistant": "not checked: the key was refused"}
+        except errors.NotFoundError as exc:  # includes the shutdown
+            return {"authenticated": True, "assistant": exc.message}
+        except errors.AssistantError as exc:
+            return {"authenticated": exc.message, "assistant": exc.message}
+        return {"authenticated": True, "assistant": True}
+
+    @contextmanager
+    def _shutdown_translated(self) -> Iterator[None]:
+        try:
+            yield
+        except errors.AssistantsApiShutDownError:
+            raise
+        except errors.NotFoundError as exc:
+            if is_openai_host(self.client):
+                raise shutdown_error(exc, assistant_id=self.settings.assistant_id) from exc
+            raise
+
+
+class _Ask:
+    """One question's state: its own stack, so one backend serves many threads at once."""
+
+    def __init__(self, backend: AssistantsBackend, question: Question, deadline: Deadline) -> None:
+        self.backend = backend
+        self.settings = backend.settings
+        self.wire = backend.wire
+        self.question = question
+        self.deadline = deadline
+        self.state = RunStreamState(thread_id=question.thread_id)
+        self.ask_id = uuid.uuid4().hex[:16]
+        self.new_thread = question.thread_id is None
+        self.history_has_more = False
+        self.waited_for: str | None = None  # another run we waited for on a busy thread
+
+    # -- the flow ---------------------------------------------------------------------------
+
+    def run(self) -> AskResult:
+        try:
+            self._start()
+            while True:
+                if not self.state.finished:
+                    self._poll()
+                if self.state.status != "requires_action":
+                    break
+                calls = self.state.pending_tool_calls()
+                if not pending_calls_answerable(self.question.tool_outputs, [c["name"] for c in calls]):
+                    self._refuse_action(calls)
+                self._submit_tool_outputs(calls)
+        except _LateAnswer:
+            log.info("the run completed while being cancelled at the deadline", extra=self._extra())
+        return self._result()
+
+    def _start(self) -> None:
+        """Create the run (streaming), waiting out another run on a busy thread."""
+        path, body = self._create_request()
+        while True:
+            if self.deadline.expired:
+                if self.waited_for is not None:
+                    self._raise_busy(self.waited_for)
+                self._expire()
+            try:
+                stream = self.wire.stream("POST", path, body=body, read_timeout=self._read_timeout(), context=self._ids())
+            except errors.InvalidRequestError as exc:
+                other = busy_run_id(exc)
+                if other is None or self.state.thread_id is None:
+                    raise
+                self.waited_for = other
+                self._wait_for_other_run(other)
+                continue
+            log.info("run started", extra=self._extra(ask_id=self.ask_id, new_thread=self.new_thread))
+            self._consume(stream)
+            return
+
+    def _create_request(self) -> tuple[str, dict[str, Any]]:
+        q = self.question
+        body: dict[str, Any] = {"assistant_id": self.settings.assistant_id, "metadata": {"keep_ask_id": self.ask_id}}
+        prompt = {"role": "user", "content": q.prompt}
+        if q.additional_instructions:
+            body["additional_instructions"] = q.additional_instructions
+        fmt = normalize_format(q.structured_output_format)
+        if fmt is not None:
+            body["response_format"] = fmt
+        if self.new_thread:
+            body["thread"] = {"messages": [prompt]}
+            return "/threads/runs", body
+        body["additional_messages"] = [prompt]
+        return f"/threads/{q.thread_id}/runs", body
+
+    def _consume(self, stream: EventStream) -> None:
+        """Feed the stream to the state until it ends; a broken stream leaves polling to do."""
+        state = self.state
+        plain = stream.json_body()
+        if plain is not None:  # the server ignored stream=true and answered with the run
+            state.update_run(plain)
+            self._note_fallback("the server does not stream")
+            return
+        try:
+            with stream:
+                for event in stream:
+                    state.handle(event)
+                    if self.deadline.expired and not state.finished:
+                        break
+        except StreamInterrupted as exc:
+            if not state.finished and not self.deadline.expired:
+                self._note_fallback(str(exc))
+        if state.error is not None and not state.finished:
+            self._note_fallback(f"the stream reported an error: {state.error.get('message', state.error)}")
+        if state.run_id is None:
+            self._recover_run_id()
+
+    def _poll(self) -> None:
+        """GET the run until it stops (terminal or requires_action), within the deadline."""
+        interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
+        while True:
+            if self.deadline.expired:
+                self._expire()
+            reply = self.wire.call("GET", self._run_path(), timeout=self._request_timeout(), context=self._ids())
+            self.state.update_run(reply.data)
+            if self.state.finished:
+                return
+            self.deadline.sleep(interval.next(reply.poll_after_ms))
+
+    def _submit_tool_outputs(self, calls: list[dict[str, Any]]) -> None:
+        outputs = self.question.tool_outputs or {}
+        body = {"tool_outputs": [{"tool_call_id": c["id"], "output": tool_output_text(outputs[c["name"]])} for c in calls]}
+        log.info("submitting tool outputs", extra=self._extra(functions=[c["name"] for c in calls]))
+        self.state.expect_more()
+        stream = self.wire.stream(
+            "POST", self._run_path() + "/submit_tool_outputs", body=body, read_timeout=self._read_timeout(), context=self._ids()
+        )
+        self._consume(stream)
+
+    # -- recovering from a stream that broke early -------------------------------------------
+
+    def _recover_run_id(self) -> None:
+        """Find our run among the thread's runs by its ``keep_ask_id`` tag."""
+        thread_id = self.state.thread_id
+        if thread_id is None:
+            raise errors.ConnectionFailedError(
+                "The stream of a new thread broke before the server named the thread or the run, so this run "
+                "cannot be followed or cancelled; the server expires it after 10 minutes. What to do: retry the "
+                "step, and check the network between Keep and base_url if it happens again.",
+            )
+        reply = self.wire.call(
+            "GET", f"/threads/{thread_id}/runs", query={"order": "desc", "limit": 20}, timeout=self._request_timeout(), context=self._ids()
+        )
+        for run in reply.data.get("data") or []:
+            if (run.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
+                self.state.update_run(run)
+                return
+        raise errors.ConnectionFailedError(
+            f"The stream broke before the server named the run, and no run of this step is on thread {thread_id}: "
+            "the prompt was probably not accepted. What to do: retry the step.",
+            thread_id=thread_id,
+        )
+
+    def _note_fallback(self, why: str) -> None:
+        log.warning("stream ended early; polling the run", extra=self._extra(reason=why))
+
+    # -- busy threads --------------------------------------------------------------------------
+
+    def _wait_for_other_run(self, other: str) -> None:
+        """Poll someone else's run on our thread until it ends; never cancel it."""
+        thread_id = self.state.thread_id
+        log.info("thread busy; waiting for the other run", extra=self._extra(other_run_id=other))
+        interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
+        while not self.deadline.expired:
+            try:
+                reply = self.wire.call("GET", f"/threads/{thread_id}/runs/{other}", timeout=self._request_timeout(), context=self._ids())
+            except errors.NotFoundError:
+                return  # gone: try again
+            if reply.data.get("status") in TERMINAL_STATUSES:
+                return
+            self.deadline.sleep(interval.next(reply.poll_after_ms))
+        self._raise_busy(other)
+
+    def _raise_busy(self, other: str) -> NoReturn:
+        thread_id = self.state.thread_id
+        raise errors.ThreadBusyError(
+            f"Thread {thread_id} stayed busy with another run, {other}, for the whole max_wait_time of "
+            f"{self.question.max_wait_time:g} s, so this step's prompt was never added. That run was left alone. "
+            "What to do: raise max_wait_time, or give concurrent workflows their own threads.",
+            waited=self.deadline.elapsed(),
+            cancelled=False,
+            thread_id=thread_id,
+            run_id=other,
+        )
+
+    # -- endings -----------------------------------------------------------------------------
+
+    def _expire(self) -> NoReturn:
+        """The deadline passed: cancel our run, confirm briefly, raise (or return a late answer)."""
+        if self.state.run_id is None and self.state.thread_id is not None and self.state.events_seen:
+            try:
+                self._recover_run_id()
+            except errors.AssistantError:
+                log.warning("could not find the run to cancel", extra=self._extra())
+        waited = self.deadline.elapsed()
+        cancelled = self._cancel() if self.state.run_id else False
+        if self.state.status == "completed":
+            raise _LateAnswer()
+        where = f"thread {self.state.thread_id}, run {self.state.run_id}" if self.state.run_id else f"thread {self.state.thread_id}"
+        outcome = "The run was cancelled on the server." if cancelled else (
+            f"Cancelling was requested but not confirmed (status {self.state.status}); the server ends the run "
+            "itself after 10 minutes." if self.state.run_id else "No run was started."
+        )
+        raise errors.DeadlineExceededError(
+            f"No answer within max_wait_time={self.question.max_wait_time:g} s ({where}). {outcome} "
+            "What to do: raise max_wait_time for this step, or ask a shorter question.",
+            waited=waited,
+            cancelled=cancelled,
+            thread_id=self.state.thread_id,
+            run_id=self.state.run_id,
+        )
+
+    def _cancel(self) -> bool:
+        """POST cancel, then poll at most CANCEL_CONFIRM_SECONDS for a terminal status."""
+        grace = Deadline(CANCEL_CONFIRM_SECONDS, clock=self.backend.clock, sleep=self.backend.sleep)
+        try:
+            reply = self.wire.call("POST", self._run_path() + "/cancel", timeout=CANCEL_CONFIRM_SECONDS, max_retries=0, context=self._ids())
+            self.state.update_run(reply.data)
+        except errors.AssistantError as exc:
+            # 400 "Cannot cancel run with status ..." means it already ended: look at it.
+            log.info("cancel refused", extra=self._extra(error=exc.message))
+        interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
+        while self.state.status not in TERMINAL_STATUSES and not grace.expired:
+            grace.sleep(interval.next())
+            try:
+                reply = self.wire.call("GET", self._run_path(), timeout=max(0.2, grace.remaining()), max_retries=0, context=self._ids())
+            except errors.AssistantError:
+                break
+            self.state.update_run(reply.data)
+        log.info("run cancelled after the deadline", extra=self._extra(status=self.state.status))
+        return self.state.status == "cancelled"
+
+    def _refuse_action(self, calls: list[dict[str, Any]]) -> NoReturn:
+        """The assistant called functions nobody answered: cancel the run and say which."""
+        self._cancel()
+        listed = "; ".join(f"{c['name']}({c['arguments']})" for c in calls) or "(none listed)"
+        missing = sorted({c["name"] for c in calls} - set(self.question.tool_outputs or {}))
+        raise errors.ActionRequiredError(
+            f"The assistant called functions this step has no answer for: {listed}{self._where()}. The run was "
+            f"cancelled. What to do: give their outputs in the step's tool_outputs, by function name "
+            f"(missing: {', '.join(missing) or 'none'}), or remove the functions from the assistant.",
+            tool_calls=calls,
+            thread_id=self.state.thread_id,
+            run_id=self.state.run_id,
+        )
+
+    def _result(self) -> AskResult:
+        state = self.state
+        run = state.run or {}
+        status = state.status
+        ids = {"thread_id": state.thread_id, "run_id": state.run_id}
+        if status == "failed":
+            last = run.get("last_error") or {}
+            raise errors.RunFailedError(
+                f"The run failed{self._where()}: {last.get('code') or 'unknown error'}: {last.get('message') or 'no detail'}. "
+                f"What to do: {_FAILED_ADVICE.get(str(last.get('code')), 'retry the step; if it keeps failing, check the assistant and the prompt')}.",
+                code=last.get("code"),
+                detail=last.get("message"),
+                **ids,
+            )
+        if status == "expired":
+            raise errors.RunExpiredError(
+                f"The server expired the run{self._where()} (Assistants runs expire 10 minutes after creation). "
+                "What to do: retry the step; answer function calls quickly (tool_outputs).",
+                **ids,
+            )
+        if status == "cancelled":
+            raise errors.RunCancelledError(
+                f"The run was cancelled by someone else (another client or the server){self._where()}. "
+                "What to do: retry the step.",
+                **ids,
+            )
+        history: list[dict[str, Any]] | None = None
+        if not state.messages_complete:
+            history = self._history()
+            self._list_run_messages(history)
+        text, citations, files = render(state.messages())
+        if status == "incomplete":
+            reason = (run.get("incomplete_details") or {}).get("reason")
+            raise errors.RunIncompleteError(
+                f"The run stopped before finishing its answer{self._where()}: {reason or 'no reason given'}. "
+                "The partial answer is attached. What to do: raise the assistant's token limits or ask for a shorter answer.",
+                reason=reason,
+                partial_text=text,
+                **ids,
+            )
+        if status != "completed":
+            raise errors.AssistantError(f"The run ended with unexpected status {status!r}{self._where()}. What to do: retry the step.", **ids)
+        if not text:
+            log.warning("the run completed with an empty answer", extra=self._extra())
+        response = build_response(text, self.question, thread_id=state.thread_id, run_id=state.run_id)
+        usage = run.get("usage") or {}
+        if history is None:
+            history = self._history()
+        messages = self._thread_messages(history)
+        log.info("run completed", extra=self._extra(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens")))
+        return AskResult(
+            text=text,
+            response=response,
+            thread_id=state.thread_id or "",
+            run_id=state.run_id or "",
+            status="completed",
+            backend="assistants",
+            messages=messages,
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                completion_tokens=int(usage.get("completion_tokens") or 0),
+                total_tokens=int(usage.get("total_tokens") or 0),
+            ),
+            citations=tuple(citations),
+            files=tuple(files),
+            assistant_id=str(run.get("assistant_id") or self.settings.assistant_id or ""),
+            model=str(run.get("model") or ""),
+        )
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _history(self) -> list[dict[str, Any]] | None:
+        """A continued thread's newest messages, oldest first (one GET); None for a new thread."""
+        if self.new_thread:
+            return None
+        reply = self.wire.call(
+            "GET",
+            f"/threads/{self.state.thread_id}/messages",
+            query={"order": "desc", "limit": MESSAGES_PAGE},
+            timeout=self._request_timeout(),
+            context=self._ids(),
+        )
+        listed = list(reversed(reply.data.get("data") or []))
+        self.history_has_more = bool(reply.data.get("has_more"))
+        return listed
+
+    def _list_run_messages(self, history: list[dict[str, Any]] | None) -> None:
+        """This run's messages after a broken stream: from the history when it surely holds all."""
+        run_id = self.state.run_id
+        if history is not None:
+            ours = [m for m in history if m.get("run_id") == run_id and m.get("role") == "assistant"]
+            if not self.history_has_more or (history and history[0].get("run_id") != run_id):
+                self.state.set_messages(ours)
+                return
+        reply = self.wire.call(
+            "GET",
+            f"/threads/{self.state.thread_id}/messages",
+            query={"run_id": run_id, "order": "asc", "limit": MESSAGES_PAGE},
+            timeout=self._request_timeout(),
+            context=self._ids(),
+        )
+        self.state.set_messages([m for m in reply.data.get("data") or [] if m.get("role") == "assistant"])
+
+    def _thread_messages(self, history: list[dict[str, Any]] | None) -> tuple[Message, ...]:
+        ours = self.state.messages()
+        if history is None:
+            return (Message("user", self.question.prompt),) + tuple(Message("assistant", render([m])[0], m.get("id", "")) for m in ours)
+        rendered = {m.get("id"): render([m])[0] for m in ours}
+        return tuple(Message(str(m.get("role", "")), rendered.get(m.get("id")) or render([m])[0], str(m.get("id", ""))) for m in history)
+
+    # -- small things ------------------------------------------------------------------------
+
+    def _run_path(self) -> str:
+        return f"/threads/{self.state.thread_id}/runs/{self.state.run_id}"
+
+    def _read_timeout(self) -> float:
+        """A silent stream is given up after the stall timeout, or at the deadline if sooner."""
+        return max(0.05, min(self.settings.stream_stall_timeout, self.deadline.remaining()))
+
+    def _request_timeout(self) -> float:
+        """Per-request timeout: a short request near the deadline still gets a fair chance."""
+        return max(2.0, min(30.0, self.deadline.remaining()))
+
+    def _ids(self) -> dict[str, str | None]:
+        return {"thread_id": self.state.thread_id, "run_id": self.state.run_id}
+
+    def _extra(self, **more: Any) -> dict[str, Any]:
+        return {**self._ids(), **more}
+
+    def _where(self) -> str:
+        return f" (thread {self.state.thread_id}, run {self.state.run_id})"
+
+
+class _LateAnswer(Exception):
+    """Internal: the run completed while we were cancelling it at the deadline."""
+
+
+_FAILED_ADVICE: Mapping[str, str] = {
+    "rate_limit_exceeded": "the key's quota or rate limit is exhausted; check billing and limits, then retry",
+    "server_error": "the server failed; retry the step (Keep: on-failure retry)",
+    "invalid_prompt": "the prompt was refused; rephrase it or check the assistant's instructions",
+}
+
+
+def render(messages: list[dict[str, Any]]) -> tuple[str, list[Citation], list[str]]:
+    """Text, citations and produced files of ``messages`` (message objects, in order).
+
+    Text parts are joined with blank lines; each distinct annotation becomes one
+    :class:`Citation` numbered from 1 and its marker in the text becomes ``[n]``; image_file
+    parts and file_path annotations name the produced ``files``.
+    """
+    texts: list[str] = []
+    citations: list[Citation] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    files: list[str] = []
+    for message in messages:
+        for part in message.get("content") or []:
+            kind = part.get("type")
+            if kind == "image_file":
+                file_id = (part.get("image_file") or {}).get("file_id")
+                if file_id and file_id not in files:
+                    files.append(file_id)
+            elif kind == "refusal" and part.get("refusal"):
+                texts.append(str(part["refusal"]))
+            elif kind == "text":
+                text = part.get("text") or {}
+                for ann in text.get("annotations") or []:
+                    cite = _citation(ann, len(citations) + 1)
+                    if cite is None:
+                        continue
+                    key = (cite.type, cite.file_id, cite.marker)
+                    if key not in seen:
+                        seen[key] = cite.index
+                        citations.append(cite)
+                    if cite.type == "file_path" and cite.file_id not in files:
+                        files.append(cite.file_id)
+                if text.get("value"):
+                    texts.append(str(text["value"]))
+    joined = "\n\n".join(texts)
+    return replace_markers(joined, citations), citations, files
+
+
+def _citation(ann: Mapping[str, Any], index: int) -> Citation | None:
+    kind = str(ann.get("type") or "")
+    if kind not in ("file_citation", "file_path"):
+        return None
+    detail = ann.get(kind) or {}
+    file_id = str(detail.get("file_id") or "")
+    if not file_id:
+        return None
+    marker = str(ann.get("text") or "")
+    filename = str(detail.get("filename") or ann.get("filename") or marker_filename(marker))
+    return Citation(index=index, type=kind, file_id=file_id, quote=str(detail.get("quote") or ""), filename=filename, marker=marker)
