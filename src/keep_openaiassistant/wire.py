@@ -16,6 +16,7 @@ from 1.0 to 3.x): it makes the SDK return the HTTP response, so the backends can
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -92,11 +93,30 @@ class EventStream:
                 yield _normalize(item)
         except openai.APIStatusError:
             raise
+        except STREAM_BREAKS as exc:
+            # Before APIError: SDK 3.x wraps read timeouts/resets as APITimeoutError and
+            # APIConnectionError, which are APIError subclasses, not `event: error` frames.
+            raise StreamInterrupted(f"{type(exc).__name__}: {exc}") from exc
         except openai.APIError as exc:  # an `event: error` frame
             body = exc.body if isinstance(exc.body, dict) else {}
             yield Event("error", {"error": body or {"message": str(exc)}})
-        except STREAM_BREAKS as exc:
-            raise StreamInterrupted(f"{type(exc).__name__}: {exc}") from exc
+
+    def json_body(self) -> dict[str, Any] | None:
+        """The reply as JSON when the server answered the stream request without SSE, else None.
+
+        A server that ignores ``stream: true`` answers with the plain object (e.g. the run);
+        the SSE decoder would silently yield nothing from it. Call before iterating.
+        """
+        response = getattr(self._stream, "response", None)
+        if response is None or "text/event-stream" in response.headers.get("content-type", ""):
+            return None
+        try:
+            data = json.loads(response.read())
+        except ValueError:
+            return None
+        finally:
+            self.close()
+        return data if isinstance(data, dict) else None
 
     def close(self) -> None:
         try:
