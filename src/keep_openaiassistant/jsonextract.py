@@ -37,9 +37,14 @@ def find_json(text: str) -> tuple[bool, Any]:
             value, _end = _decoder.raw_decode(text, match.start())
         except ValueError:
             continue
-        if isinstance(value, (dict, list)) and value:
+        if isinstance(value, dict) and value or isinstance(value, list) and not _reference_like(value):
             return True, value
     return False, None
+
+
+def _reference_like(value: list[Any]) -> bool:
+    """[1] or [2, 3] in prose are citation references or list markers, not the answer's JSON."""
+    return not value or all(isinstance(item, (int, float)) for item in value)
 
 
 def extract_json(text: str, *, strict: bool = False, thread_id: str | None = None, run_id: str | None = None) -> Any:
