@@ -192,10 +192,17 @@ class Wire:
         body: Mapping[str, Any] | None = None,
         query: Mapping[str, Any] | None = None,
         read_timeout: float | None = None,
+        max_retries: int | None = None,
         context: Mapping[str, str | None] | None = None,
     ) -> EventStream:
-        """Open an SSE stream. Errors before the first byte raise like :meth:`call`."""
+        """Open an SSE stream. Errors before the first byte raise like :meth:`call`.
+
+        ``max_retries=0`` for requests that must never be sent twice (a POST that may already
+        have started a run when its reply timed out); the caller retries what is safe.
+        """
         options = self._options(query, read_timeout, raw=False)
+        if max_retries is not None:
+            options["max_retries"] = max_retries
         try:
             if method == "GET":
                 sdk_stream = self.client.get(
