@@ -158,7 +158,8 @@ def new_messages(value: Any, param: str) -> list[dict[str, Any]]:
 def page(items: Sequence[Listed], request: Request) -> dict[str, Any]:
     """A cursor page of ``items`` (oldest first) per ``order`` (default desc), ``limit``, ``after``, ``before``.
 
-    Like OpenAI, an empty page has ``first_id`` and ``last_id`` null.
+    An empty page has ``first_id`` and ``last_id`` ``""``: the spec types them as strings (api.openai.com
+    sent null), and clients page by the ids in ``data`` anyway.
     """
     query = request.query
     order = query.get("order", "desc")
@@ -186,4 +187,4 @@ def page(items: Sequence[Listed], request: Request) -> dict[str, Any]:
         chosen = window[:limit]
         has_more = len(window) > limit
     data = [item.to_dict() for item in chosen]
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None, "has_more": has_more}
+    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else "", "last_id": data[-1]["id"] if data else "", "has_more": has_more}
