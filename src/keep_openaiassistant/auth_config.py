@@ -1,0 +1,223 @@
+"""The install form of the provider: what Keep's UI asks for and how it becomes Settings.
+
+Keep builds its install form from ``dataclasses.fields(OpenaiassistantProviderAuthConfig)``:
+each field's ``metadata`` dict (label, hint, masking, widget, validation, grouping) plus its
+``default`` when not None. The class is a pydantic dataclass like every in-tree AI provider's,
+so Keep's own validation style applies; it imports no Keep code and works on pydantic v1
+(Keep's) and v2 alike: only ``str``/``bool``/``Optional`` field types, no validators.
+
+Grouping: the three "assistant profile" fields live in one card with two tabs in Keep's UI —
+"assistants api" (an existing ``asst_...``) and "responses api" (model + instructions). The
+tab only arranges the form; ``api: auto`` picks the backend from what was filled in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import pydantic
+import pydantic.dataclasses
+
+from .errors import ConfigurationError
+from .settings import API_CHOICES, DEFAULT_MODEL, Settings, split_ids
+
+PROFILE_GROUP = "assistant profile"
+ASSISTANTS_TAB = "assistants api"
+RESPONSES_TAB = "responses api"
+
+
+# Optional[...] rather than "X | None": pydantic v1 evaluates the annotations at class creation.
+@pydantic.dataclasses.dataclass
+class OpenaiassistantProviderAuthConfig:
+    """OpenAI Assistant authentication and assistant profile (Keep's install form)."""
+
+    api_key: str = dataclasses.field(
+        metadata={
+            "required": True,
+            "description": "OpenAI API key",
+            "sensitive": True,
+            "hint": "https://platform.openai.com/api-keys — any non-empty value for the local emulator",
+            "placeholder": "sk-...",
+        }
+    )
+    organization_id: Optional[str] = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "OpenAI organization ID",
+            "sensitive": False,
+            "hint": "Only when the key belongs to several organizations",
+            "placeholder": "org-...",
+        },
+    )
+    project_id: Optional[str] = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "OpenAI project ID",
+            "sensitive": False,
+            "hint": "Only when the key belongs to several projects",
+            "placeholder": "proj_...",
+        },
+    )
+    base_url: Optional[str] = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "API base URL",
+            "sensitive": False,
+            "hint": "An OpenAI-compatible endpoint: a proxy, another server or the local emulator "
+            "(keep-openaiassistant emulator). Empty: OpenAI",
+            "placeholder": "https://api.openai.com/v1",
+            "validation": "any_http_url",
+        },
+    )
+    api: str = dataclasses.field(
+        default="auto",
+        metadata={
+            "required": False,
+            "description": "API",
+            "sensitive": False,
+            "hint": "auto: the Assistants API when an assistant ID is set, else the Responses API",
+            "type": "select",
+            "options": list(API_CHOICES),
+        },
+    )
+    assistant_id: Optional[str] = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Assistant ID",
+            "sensitive": False,
+            "hint": "An existing assistant of the Assistants API; required when API is 'assistants'",
+            "placeholder": "asst_...",
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": ASSISTANTS_TAB,
+        },
+    )
+    model: Optional[str] = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Model",
+            "sensitive": False,
+            "hint": f"The model of the Responses API profile (default {DEFAULT_MODEL})",
+            "placeholder": DEFAULT_MODEL,
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    instructions: Optional[str] = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Instructions",
+            "sensitive": False,
+            "hint": "The system prompt of the Responses API profile: who the assistant is, how to answer",
+            "placeholder": "You are the on-call team's triage assistant...",
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    vector_store_ids: Optional[str] = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Knowledge base (vector store IDs)",
+            "sensitive": False,
+            "hint": "Comma-separated vector store IDs searched with file search (runbooks, postmortems)",
+            "placeholder": "vs_abc123, vs_def456",
+        },
+    )
+    code_interpreter: bool = dataclasses.field(
+        default=False,
+        metadata={
+            "required": False,
+            "description": "Code interpreter",
+            "sensitive": False,
+            "hint": "Let the assistant run Python to analyse data and draw charts",
+            "type": "switch",
+        },
+    )
+
+
+FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(OpenaiassistantProviderAuthConfig))
+
+
+def form_fields() -> dict[str, dict[str, Any]]:
+    """The install form exactly as Keep's provider listing builds it: metadata plus non-None default."""
+    form: dict[str, dict[str, Any]] = {}
+    for f in dataclasses.fields(OpenaiassistantProviderAuthConfig):
+        entry = dict(f.metadata)
+        if f.default is not dataclasses.MISSING and f.default is not None:
+            entry["default"] = f.default
+        form[f.name] = entry
+    return form
+
+
+def build_auth_config(authentication: Mapping[str, Any] | None) -> OpenaiassistantProviderAuthConfig:
+    """Validate Keep's ``config.authentication`` into the auth config, without touching it.
+
+    Raises ConfigurationError naming the field: an unknown key (usually a typo that would
+    otherwise silently pick another backend), a missing api_key or a value of the wrong type.
+    """
+    values = dict(authentication or {})
+    unknown = sorted(k for k in values if k not in FIELD_NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown authentication field(s) {', '.join(map(repr, unknown))}: "
+            f"the fields are {', '.join(FIELD_NAMES)}.",
+            field=unknown[0],
+        )
+    if not values.get("api_key"):
+        raise ConfigurationError(
+            "api_key is missing: set the OpenAI API key (any non-empty value for the local emulator).",
+            field="api_key",
+        )
+    try:
+        return OpenaiassistantProviderAuthConfig(**values)
+    except pydantic.ValidationError as exc:
+        raise _validation_error(exc) from None
+
+
+def _validation_error(exc: pydantic.ValidationError) -> ConfigurationError:
+    # Only field names and pydantic's type message: never the submitted value (it may be the key).
+    problems = exc.errors()
+    first = problems[0] if problems else {}
+    loc = first.get("loc") or ("authentication",)
+    field = str(loc[-1] if loc[0] == "__root__" else loc[0])
+    kind = "a boolean (true/false)" if field == "code_interpreter" else "a string"
+    return ConfigurationError(f"{field} has the wrong type: it must be {kind}.", field=field)
+
+
+def _text(value: str | None) -> str | None:
+    """Empty strings from the UI mean 'not set'."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def to_settings(auth: OpenaiassistantProviderAuthConfig) -> Settings:
+    """The engine's settings for this auth config (not yet checked: call ``.check()``)."""
+    return Settings(
+        api_key=auth.api_key.strip(),
+        organization_id=_text(auth.organization_id),
+        project_id=_text(auth.project_id),
+        base_url=_text(auth.base_url),
+        api=(_text(auth.api) or "auto").lower(),
+        assistant_id=_text(auth.assistant_id),
+        model=_text(auth.model),
+        instructions=_text(auth.instructions),
+        vector_store_ids=split_ids(auth.vector_store_ids),
+        code_interpreter=bool(auth.code_interpreter),
+    )
+
+
+def settings_from_authentication(authentication: Mapping[str, Any] | None) -> Settings:
+    """Keep's ``config.authentication`` -> checked Settings, or ConfigurationError naming the field."""
+    settings = to_settings(build_auth_config(authentication))
+    settings.check()
+    return settings

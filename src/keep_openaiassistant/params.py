@@ -1,0 +1,236 @@
+"""Step parameters (``with:`` of a workflow step): their single description and their coercion.
+
+Keep renders every templated ``with:`` value to a string, drops floats and None, and passes
+literal YAML mappings through as dicts. So ``max_wait_time: "{{ vars.wait }}"`` arrives as
+``"30"`` and ``parse_json: "{{ alert.raw }}"`` as ``"false"``. :func:`coerce_step` turns what
+arrived into the engine's types, or raises ConfigurationError naming the parameter and saying
+what it accepts. Values are echoed in messages only when short scalars (a prompt may hold
+incident data; it is never echoed).
+
+:data:`PARAMETERS` is the one description of the parameters: the Keep adapter's ``_query``
+signature, the YAML schema and the docs are tested against it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .engine import DEFAULT_MAX_WAIT_TIME
+from .errors import ConfigurationError
+
+# Keep's workflows time out after 120 minutes: no step can usefully wait longer.
+MAX_WAIT_TIME_LIMIT = 7200.0
+# Keys Keep itself may leave in a step's ``with:`` (BaseProvider.query pops them on Keep >= 0.51).
+KEEP_INTERNAL_KEYS = frozenset({"enrich_alert", "enrich_incident", "audit_enabled"})
+_ABSENT = frozenset({"", "none", "null"})
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One step parameter. ``type`` uses JSON-schema names (string, number, boolean, object)."""
+
+    name: str
+    type: str
+    description: str
+    required: bool = False
+    default: Any = None
+    sensitive: bool = False
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter("prompt", "string", "The user message: the alert, the question.", required=True),
+    Parameter(
+        "thread_id",
+        "string",
+        "Continue this thread (thread_...) or conversation (conv_...); absent or empty: start a new one.",
+    ),
+    Parameter(
+        "max_wait_time",
+        "number",
+        "Seconds to wait for the answer; on expiry the run is cancelled on the server.",
+        default=int(DEFAULT_MAX_WAIT_TIME),
+    ),
+    Parameter("additional_instructions", "string", "Extra instructions for this run only."),
+    Parameter(
+        "parse_json",
+        "boolean",
+        "Return parsed JSON in `response` when the answer holds JSON, else the text.",
+        default=True,
+    ),
+    Parameter(
+        "structured_output_format",
+        "object",
+        'A JSON schema format like Keep\'s OpenAI provider takes ({"type": "json_schema", '
+        '"json_schema": {"name", "schema", "strict"}}); the answer must match it. A mapping or a JSON string.',
+    ),
+    Parameter(
+        "tool_outputs",
+        "object",
+        "Answers for the assistant's function calls, by function name (string or JSON value). "
+        "A mapping or a JSON string.",
+    ),
+)
+BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def coerce_step(**values: Any) -> dict[str, Any]:
+    """Raw ``with:`` values (only the known parameters) -> keyword arguments of ``Assistant.ask``."""
+    unknown = sorted(set(values) - set(NAMES))
+    if unknown:
+        raise ConfigurationError(f"unknown step parameter(s) {', '.join(unknown)}: the parameters are {', '.join(NAMES)}.")
+    get = values.get
+    return {
+        "prompt": coerce_prompt(get("prompt")),
+        "thread_id": coerce_thread_id(get("thread_id")),
+        "max_wait_time": coerce_max_wait_time(get("max_wait_time", BY_NAME["max_wait_time"].default)),
+        "additional_instructions": coerce_text("additional_instructions", get("additional_instructions")),
+        "parse_json": coerce_bool("parse_json", get("parse_json", True), default=True),
+        "structured_output_format": coerce_structured_output_format(get("structured_output_format")),
+        "tool_outputs": coerce_tool_outputs(get("tool_outputs")),
+    }
+
+
+def _show(value: Any) -> str:
+    """A short value for an error message; long or structured values are described, not echoed."""
+    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and len(value) <= 40):
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+def _is_absent(value: Any) -> bool:
+    """Keep renders a missing template value as '' (or 'None'): treat those as not given."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in _ABSENT)
+
+
+def coerce_prompt(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        # A literal mapping in ``with:`` (e.g. the alert's fields): send it as JSON, keys in order.
+        value = json.dumps(value, ensure_ascii=False, default=str)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(
+            "prompt is missing or empty: give the step a `prompt:` with the message for the assistant.",
+            field="prompt",
+        )
+    return value
+
+
+def coerce_text(name: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be text, got {_show(value)}.", field=name)
+    return value if value.strip() else None
+
+
+def coerce_thread_id(value: Any) -> str | None:
+    if _is_absent(value):
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"thread_id must be a thread (thread_...) or conversation (conv_...) id, got {_show(value)}.",
+            field="thread_id",
+        )
+    value = value.strip()
+    # The id goes into a URL path: anything with a separator or space is a template gone wrong.
+    if any(c.isspace() or c in "/?#" for c in value):
+        raise ConfigurationError(
+            f"thread_id {_show(value)} is not an id: expected thread_... or conv_..., "
+            "e.g. {{ steps.<first step>.results.thread_id }}.",
+            field="thread_id",
+        )
+    return value
+
+
+def coerce_max_wait_time(value: Any) -> float:
+    if _is_absent(value):
+        return DEFAULT_MAX_WAIT_TIME
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ConfigurationError(
+            f"max_wait_time must be a positive number of seconds (e.g. 120), got {_show(value)}.",
+            field="max_wait_time",
+        )
+    if number > MAX_WAIT_TIME_LIMIT:
+        raise ConfigurationError(
+            f"max_wait_time {number:g} is longer than a Keep workflow may run ({MAX_WAIT_TIME_LIMIT:g} s): "
+            "give at most 7200.",
+            field="max_wait_time",
+        )
+    return number
+
+
+def coerce_bool(name: str, value: Any, *, default: bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+    raise ConfigurationError(f"{name} must be true or false, got {_show(value)}.", field=name)
+
+
+def _mapping(name: str, value: Any, example: str) -> dict[str, Any] | None:
+    """A mapping given as YAML or as a JSON object string; absent -> None."""
+    if _is_absent(value):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(
+                f"{name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
+                f"give a YAML mapping or a JSON object such as {example}.",
+                field=name,
+            ) from None
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{name} must be a mapping such as {example}, got {_show(value)}.", field=name)
+    return dict(value)
+
+
+def coerce_structured_output_format(value: Any) -> dict[str, Any] | None:
+    """A mapping (YAML) or a JSON object string; absent -> None.
+
+    Only the container is checked here: the backends own the format's shape (they accept
+    Keep's OpenAI-provider shape, the inner ``{name, schema}`` object and a bare JSON schema,
+    see :func:`keep_openaiassistant.backends.common.normalize_format`).
+    """
+    return _mapping(
+        "structured_output_format",
+        value,
+        '{"type": "json_schema", "json_schema": {"name": "triage", "schema": {...}}}',
+    )
+
+
+def coerce_tool_outputs(value: Any) -> dict[str, Any] | None:
+    name = "tool_outputs"
+    fmt = _mapping(name, value, '{"recent_deploys": "{{ steps.deploys.results }}"}')
+    if fmt is None:
+        return None
+    for key in fmt:
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigurationError(f"{name} keys must be function names, got {_show(key)}.", field=name)
+    return fmt
