@@ -1,0 +1,214 @@
+"""The Keep adapter: the only module of this package that imports Keep.
+
+Keep imports it as ``keep.providers.openaiassistant_provider.openaiassistant_provider`` (a thin
+re-export installed into Keep's providers folder, see :mod:`keep_openaiassistant.discovery`).
+It does four things and no more: validate the install form into engine Settings without any
+request, build one engine per provider instance lazily, coerce a step's ``with:`` values, and
+map every engine error to Keep's ``ProviderException`` with the engine's message (which
+already says what happened, where, and what to do).
+
+Works with Keep 0.2.7 (Dec 2023, the last on PyPI) up to the current 0.54: it relies only on
+the constructor, ``self.logger``, ``query()`` calling ``_query(**with)``, ``ProviderConfig``,
+``ProviderScope`` and the two exception classes, all unchanged across those versions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Optional
+
+from keep.contextmanager.contextmanager import ContextManager
+from keep.exceptions.provider_config_exception import ProviderConfigException
+from keep.exceptions.provider_exception import ProviderException
+from keep.providers.base.base_provider import BaseProvider
+from keep.providers.models.provider_config import ProviderConfig, ProviderScope
+
+from . import __version__, params
+from .auth_config import OpenaiassistantProviderAuthConfig, build_auth_config, to_settings
+from .engine import Assistant
+from .errors import AssistantError, ConfigurationError
+from .settings import Settings
+
+__all__ = [
+    "OpenaiassistantConfigError",
+    "OpenaiassistantProvider",
+    "OpenaiassistantProviderAuthConfig",
+    "OpenaiassistantProviderError",
+]
+
+
+class OpenaiassistantProviderError(ProviderException):
+    """A step failed. ``str()`` is the engine's message; the ids and the cause are attributes."""
+
+    def __init__(self, message: str, *, thread_id: str | None = None, run_id: str | None = None, kind: str = "") -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.run_id = run_id
+        self.kind = kind
+
+
+class OpenaiassistantConfigError(ProviderConfigException, ProviderException):
+    """The install form cannot work. Both Keep exception types, so either ``except`` catches it."""
+
+    def __init__(self, message: str, provider_id: str, *, field: str | None = None) -> None:
+        super().__init__(message, provider_id)
+        self.field = field
+
+
+class OpenaiassistantProvider(BaseProvider):
+    """Ask your on-call team's own OpenAI assistant — with your runbooks as its knowledge base,
+    a thread that remembers the incident, code interpreter and your functions — from a workflow
+    step. Uses the Assistants API (an existing asst_... assistant) or the Responses API (a model
+    and instructions); point the base URL at `keep-openaiassistant emulator` to try it offline.
+    """
+
+    PROVIDER_DISPLAY_NAME = "OpenAI Assistant"
+    PROVIDER_CATEGORY = ["AI"]
+    PROVIDER_TAGS = ["data"]
+    PROVIDER_DOCS_SLUG = "openaiassistant"
+    PROVIDER_SCOPES = [
+        ProviderScope(
+            name="authenticated",
+            description="The API key (with its organization and project) is accepted by the server.",
+            mandatory=True,
+            alias="Authenticated",
+        ),
+        ProviderScope(
+            name="assistant",
+            description="The assistant answers: the assistant ID exists (Assistants API) or the "
+            "model profile is usable (Responses API).",
+            mandatory=True,
+            alias="Assistant reachable",
+        ),
+    ]
+
+    def __init__(self, context_manager: ContextManager, provider_id: str, config: ProviderConfig) -> None:
+        # Set before super().__init__, which calls validate_config().
+        self._engine: Optional[Assistant] = None
+        self._engine_lock = threading.Lock()
+        self._last_thread_id: Optional[str] = None
+        super().__init__(context_manager, provider_id, config)
+
+    # -- configuration --------------------------------------------------------------------
+
+    def validate_config(self) -> None:
+        """Form -> Settings, checked with no request. Never mutates ``config.authentication``."""
+        try:
+            self.authentication_config = build_auth_config(self.config.authentication)
+            settings = to_settings(self.authentication_config)
+            settings.check()
+        except ConfigurationError as exc:
+            raise OpenaiassistantConfigError(
+                f"Provider {self.provider_id} is misconfigured: {exc}", self.provider_id, field=exc.field
+            ) from None
+        self.settings: Settings = settings
+
+    def _get_engine(self) -> Assistant:
+        """One engine (one SDK client, one connection pool) per provider instance, built once.
+
+        Keep builds the provider once per step and reuses it across ``foreach`` items, possibly
+        from several threads: the lock keeps it to one client.
+        """
+        engine = self._engine
+        if engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    self._engine = Assistant(self.settings)
+                engine = self._engine
+        return engine
+
+    def validate_scopes(self) -> dict[str, bool | str]:
+        """One cheap read (no thread, no run) per scope; never raises."""
+        try:
+            checks = dict(self._get_engine().check_access())
+        except Exception as exc:  # never raise at install: report the reason on every scope
+            reason = str(exc) if isinstance(exc, AssistantError) else f"could not check: {type(exc).__name__}: {exc}"
+            return {scope.name: reason for scope in self.PROVIDER_SCOPES}
+        result: dict[str, bool | str] = {}
+        for scope in self.PROVIDER_SCOPES:
+            result[scope.name] = checks.pop(scope.name, f"not checked by the {self.settings.backend} backend")
+        result.update(checks)
+        self.logger.info(
+            "Validated scopes",
+            extra={"provider_id": self.provider_id, "backend": self.settings.backend,
+                   "scopes": {k: v is True for k, v in result.items()}},
+        )
+        return result
+
+    def get_provider_metadata(self) -> dict[str, Any]:
+        return {"package": "keep-openaiassistant", "version": __version__, "backend": self.settings.backend}
+
+    def dispose(self) -> None:
+        with self._engine_lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.close()
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def _query(
+        self,
+        prompt: str,
+        thread_id: Optional[str] = None,
+        max_wait_time: float = 120,
+        additional_instructions: Optional[str] = None,
+        parse_json: bool = True,
+        structured_output_format: Optional[dict] = None,
+        tool_outputs: Optional[dict] = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Ask the assistant; returns the contract's step result (plain JSON types).
+
+        Every parameter is explicit because Keep's workflow editor only offers those; the
+        trailing ``**kwargs`` takes what older Keep versions pass through (``enrich_alert``...).
+        """
+        if kwargs:
+            self.logger.debug("Ignoring keys this provider does not take", extra={"ignored": sorted(kwargs)})
+        started = time.monotonic()
+        try:
+            step = params.coerce_step(
+                prompt=prompt,
+                thread_id=thread_id,
+                max_wait_time=max_wait_time,
+                additional_instructions=additional_instructions,
+                parse_json=parse_json,
+                structured_output_format=structured_output_format,
+                tool_outputs=tool_outputs,
+            )
+            self.logger.info(
+                "Asking the assistant",
+                extra={"provider_id": self.provider_id, "backend": self.settings.backend,
+                       "thread_id": step["thread_id"], "max_wait_time": step["max_wait_time"]},
+            )
+            result = self._get_engine().ask(**step)
+        except AssistantError as exc:
+            if exc.thread_id:
+                self._last_thread_id = exc.thread_id
+            self.logger.warning(
+                "The assistant step failed",
+                extra={"provider_id": self.provider_id, "error": type(exc).__name__,
+                       "thread_id": exc.thread_id, "run_id": exc.run_id},
+            )
+            raise OpenaiassistantProviderError(
+                str(exc), thread_id=exc.thread_id, run_id=exc.run_id, kind=type(exc).__name__
+            ) from exc
+        except Exception as exc:
+            self.logger.exception("Unexpected error in the assistant step", extra={"provider_id": self.provider_id})
+            raise OpenaiassistantProviderError(
+                f"Unexpected {type(exc).__name__} in keep-openaiassistant {__version__}: {exc}. "
+                "This is a bug: please report it with the workflow's log.",
+                kind=type(exc).__name__,
+            ) from exc
+        self._last_thread_id = result.thread_id
+        self.logger.info(
+            "The assistant answered",
+            extra={"provider_id": self.provider_id, "backend": result.backend, "thread_id": result.thread_id,
+                   "run_id": result.run_id, "status": result.status,
+                   "total_tokens": result.usage.total_tokens, "seconds": round(time.monotonic() - started, 3)},
+        )
+        return result.to_dict()
+
+    def expose(self) -> dict[str, Any]:
+        """``steps.<name>.provider_parameters.thread_id``: the thread of the last question."""
+        return {"thread_id": self._last_thread_id}
