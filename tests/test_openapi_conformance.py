@@ -1,0 +1,419 @@
+"""The emulator answers, and the engine asks, in the shapes OpenAI's own OpenAPI spec declares.
+
+The emulator is the ground every other test stands on, so a wrong shape there (a missing
+``last_error``, a stream event OpenAI never sends) would be copied faithfully into the engine and
+only show up against the real service. Here the server's hooks record every JSON reply, every SSE
+event and every request body; each is checked against ``tests/spec/openapi.yaml`` by
+:mod:`openapi_check`. A failure lists each departure once, with the field and the spec's rule.
+
+Emulator replies are driven through raw HTTP (no SDK in between), so what is checked is exactly
+what went over the wire, and error bodies can be provoked on purpose.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
+
+from openapi_check import OpenAPISpec, Problem
+
+RUN_TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
+RESPONSE_TERMINAL = {"completed", "failed", "cancelled", "incomplete"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording what the emulator sends and receives
+
+
+@dataclass(frozen=True)
+class Exchange:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    request_body: Any
+    status: int
+    reply: Any
+
+
+@dataclass(frozen=True)
+class Event:
+    method: str
+    path: str
+    name: str | None
+    data: Any
+
+
+def _snapshot(value: Any) -> Any:
+    """A deep copy as it went over the wire: the emulator keeps mutating its live objects."""
+    return value if isinstance(value, str) else json.loads(json.dumps(value))
+
+
+class Recorder:
+    """Installs the server's hooks; the hooks only record (a raising hook would break the reply)."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._lock = threading.Lock()
+        self.exchanges: list[Exchange] = []
+        self.events: list[Event] = []
+        self._streamed: list[Any] = []
+        self._stream_requests: list[Exchange] = []
+        emulator.server.exchange_hook = self._on_exchange
+        emulator.server.event_hook = self._on_event
+
+    def _on_exchange(self, request: Any, status: int, body: Any) -> None:
+        item = Exchange(request.method, request.path, dict(request.query), dict(request.headers), _snapshot(request.body), status, _snapshot(body))
+        with self._lock:
+            self.exchanges.append(item)
+
+    def _on_event(self, request: Any, name: str | None, data: Any) -> None:
+        item = Event(request.method, request.path, name, _snapshot(data))
+        with self._lock:
+            self.events.append(item)
+            if not any(r is request for r in self._streamed):
+                # A request answered with a stream: no JSON reply, so exchange_hook never saw it.
+                self._streamed.append(request)
+                self._stream_requests.append(Exchange(request.method, request.path, dict(request.query), dict(request.headers), _snapshot(request.body), 200, None))
+
+    def api_exchanges(self) -> list[Exchange]:
+        """JSON exchanges with the emulated OpenAI API (not the emulator's /_emulator controls)."""
+        with self._lock:
+            return [e for e in self.exchanges if e.path.startswith("/v1/")]
+
+    def requests(self) -> list[Exchange]:
+        """Every API request that reached the server and was answered, JSON or stream."""
+        with self._lock:
+            return [e for e in self.exchanges + self._stream_requests if e.path.startswith("/v1/")]
+
+
+class _Problems:
+    """Problems grouped: the same departure on 30 run objects is reported once, with a count."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str, str], tuple[Problem, int]] = {}
+
+    def add(self, key: str, problems: list[Problem]) -> None:
+        for p in problems:
+            k = (key, p.field, p.message if "is a required property" in p.message or len(p.message) < 120 else p.expected)
+            first, n = self.seen.get(k, (p, 0))
+            self.seen[k] = (first, n + 1)
+
+    def report(self) -> str:
+        lines = []
+        for (_, _, _), (p, n) in sorted(self.seen.items(), key=lambda kv: kv[0]):
+            lines.append(f"{p}" + (f"\n    ({n} times)" if n > 1 else ""))
+        return "\n".join(lines)
+
+    def __bool__(self) -> bool:
+        return bool(self.seen)
+
+
+def _template(spec: OpenAPISpec, method: str, path: str) -> str:
+    op = spec.match(method, path)
+    return f"{method} {op.template if op else path}"
+
+
+def assert_replies_conform(recorder: Recorder, spec: OpenAPISpec, *, min_replies: int = 1, min_events: int = 0) -> None:
+    """Every JSON reply and SSE event the emulator sent fits the spec."""
+    found = _Problems()
+    replies = recorder.api_exchanges()
+    for ex in replies:
+        found.add(_template(spec, ex.method, ex.path), spec.check_response(ex.method, ex.path, ex.status, ex.reply))
+    for ev in recorder.events:
+        found.add(f"SSE {ev.name}", spec.check_event(ev.name, ev.data))
+    assert len(replies) >= min_replies, f"only {len(replies)} JSON replies were recorded"
+    assert len(recorder.events) >= min_events, f"only {len(recorder.events)} SSE events were recorded"
+    assert not found, "the emulator departs from OpenAI's OpenAPI spec:\n" + found.report()
+
+
+# ---------------------------------------------------------------------------------------------
+# Raw HTTP
+
+
+class Raw:
+    """Requests with the standard library only: what is checked is exactly what the server sent."""
+
+    def __init__(self, base_url: str, *, key: str = "sk-emulator") -> None:
+        split = urlsplit(base_url)
+        self.host, self.port = split.hostname or "127.0.0.1", split.port or 80
+        self.key = key
+
+    def _send(self, method: str, path: str, body: Any, query: dict[str, Any] | None, beta: bool, key: str | None) -> http.client.HTTPResponse:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        url = "/v1" + path + ("?" + urlencode(query) if query else "")
+        headers = {"authorization": f"Bearer {key or self.key}", "content-type": "application/json"}
+        if beta:
+            headers["openai-beta"] = "assistants=v2"
+        conn.request(method, url, body=json.dumps(body) if body is not None else None, headers=headers)
+        return conn.getresponse()
+
+    def call(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None, beta: bool = True, key: str | None = None) -> tuple[int, Any]:
+        resp = self._send(method, path, body, query, beta, key)
+        raw = resp.read()
+        return resp.status, (json.loads(raw) if raw else None)
+
+    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
+        status, reply = self.call(method, path, body, **kw)
+        assert status == 200, f"{method} {path} -> {status} {reply}"
+        return reply
+
+    def stream(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None) -> list[tuple[str | None, Any]]:
+        """The SSE events of one reply, parsed (data as JSON when it is JSON)."""
+        resp = self._send(method, path, body, query, True, None)
+        assert resp.status == 200, f"{method} {path} -> {resp.status} {resp.read()[:300]!r}"
+        try:
+            text = resp.read().decode()
+        except http.client.IncompleteRead as cut:  # [[stream_cut]]: the server drops the connection
+            text = cut.partial.decode()
+        events: list[tuple[str | None, Any]] = []
+        for frame in text.split("\n\n"):
+            name, data = None, []
+            for line in frame.splitlines():
+                if line.startswith("event:"):
+                    name = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].lstrip())
+            if data:
+                joined = "\n".join(data)
+                try:
+                    events.append((name, json.loads(joined)))
+                except ValueError:
+                    events.append((name, joined))
+        return events
+
+
+def wait_for(get: Callable[[], dict[str, Any]], terminal: set[str], timeout: float = 5.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        obj = get()
+        if obj.get("status") in terminal or time.monotonic() > deadline:
+            return obj
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def spec() -> OpenAPISpec:
+    return OpenAPISpec.default()
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    """One emulator for the module (overrides conftest's per-test one): every test makes its own
+    objects, and stopping a server costs up to half a second each time."""
+    with Emulator(model_time=0.05) as emu:
+        yield emu
+
+
+@pytest.fixture
+def recorder(emulator: Emulator) -> Recorder:
+    return Recorder(emulator)
+
+
+@pytest.fixture
+def raw(emulator: Emulator) -> Raw:
+    return Raw(emulator.base_url)
+
+
+# ---------------------------------------------------------------------------------------------
+# The emulator's Assistants API v2
+
+
+ASSISTANT_SCENARIOS = [
+    "plain",
+    "[[json]]",
+    "[[fenced_json]]",
+    "[[multipart]]",
+    "[[citations]]",
+    "[[file]]",
+    "[[failed]]",
+    "[[failed:rate_limit_exceeded]]",
+    "[[incomplete]]",
+    "[[expired]]",
+    "[[cancelled]]",
+    "[[empty]]",
+]
+
+
+def _run_and_read(raw: Raw, thread_id: str, run: dict[str, Any]) -> dict[str, Any]:
+    """Poll a run to its end, then read everything a client reads about it."""
+    run = wait_for(lambda: raw.ok("GET", f"/threads/{thread_id}/runs/{run['id']}"), RUN_TERMINAL)
+    messages = raw.ok("GET", f"/threads/{thread_id}/messages", query={"order": "asc", "run_id": run["id"]})
+    for message in messages["data"]:
+        raw.ok("GET", f"/threads/{thread_id}/messages/{message['id']}")
+    steps = raw.ok("GET", f"/threads/{thread_id}/runs/{run['id']}/steps")
+    for step in steps["data"]:
+        raw.ok("GET", f"/threads/{thread_id}/runs/{run['id']}/steps/{step['id']}")
+    raw.ok("GET", f"/threads/{thread_id}/runs", query={"limit": 5})
+    return run
+
+
+def test_assistant_and_thread_objects_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    asst = raw.ok("POST", "/assistants", {"model": "gpt-4.1-mini", "name": "triage", "instructions": "Be brief.", "tools": [{"type": "code_interpreter"}], "metadata": {"team": "sre"}})
+    raw.ok("GET", f"/assistants/{asst['id']}")
+    raw.ok("POST", f"/assistants/{asst['id']}", {"description": "on-call"})
+    raw.ok("GET", "/assistants", query={"limit": 2, "order": "asc"})
+    raw.ok("GET", f"/assistants/{DEFAULT_ASSISTANT_ID}")
+    thread = raw.ok("POST", "/threads", {"messages": [{"role": "user", "content": "Disk full on db-1"}], "metadata": {"alert": "a1"}})
+    raw.ok("GET", f"/threads/{thread['id']}")
+    raw.ok("POST", f"/threads/{thread['id']}", {"metadata": {"alert": "a2"}})
+    message = raw.ok("POST", f"/threads/{thread['id']}/messages", {"role": "user", "content": [{"type": "text", "text": "And the replica?"}]})
+    raw.ok("GET", f"/threads/{thread['id']}/messages/{message['id']}")
+    raw.ok("GET", f"/threads/{thread['id']}/messages", query={"order": "desc", "limit": 1})
+    raw.ok("DELETE", f"/threads/{thread['id']}")
+    raw.ok("DELETE", f"/assistants/{asst['id']}")
+    assert_replies_conform(recorder, spec, min_replies=13)
+
+
+def test_assistants_error_bodies_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    """Every error the emulator can give is OpenAI's envelope {"error": {message, type, param, code}}."""
+    statuses = [
+        raw.call("GET", "/threads/thread_missing")[0],
+        raw.call("POST", "/threads/runs", {"assistant_id": "asst_missing"})[0],
+        raw.call("POST", "/threads", {}, beta=False)[0],
+        raw.call("GET", f"/assistants/{DEFAULT_ASSISTANT_ID}", key="bad-key")[0],
+        raw.call("POST", "/threads", {"messages": [{"role": "user", "content": "x" * 256_001}]})[0],
+        raw.call("GET", "/threads/thread_missing/runs/run_missing")[0],
+        raw.call("POST", "/threads/thread_missing/runs/run_missing/cancel")[0],
+    ]
+    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "slow [[delay:5]]"}]}})
+    statuses.append(raw.call("POST", f"/threads/{run['thread_id']}/runs", {"assistant_id": DEFAULT_ASSISTANT_ID})[0])
+    statuses.append(raw.call("POST", f"/threads/{run['thread_id']}/messages", {"role": "user", "content": "more"})[0])
+    raw.ok("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/cancel")
+    assert all(s >= 400 for s in statuses), statuses
+    assert_replies_conform(recorder, spec, min_replies=len(statuses))
+
+
+@pytest.mark.parametrize("prompt", ASSISTANT_SCENARIOS)
+def test_assistants_run_replies_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": f"Disk full on db-1 {prompt}"}]}})
+    run = _run_and_read(raw, run["thread_id"], run)
+    # A second turn on the same thread, as the engine's continued conversations do.
+    again = raw.ok("POST", f"/threads/{run['thread_id']}/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "additional_messages": [{"role": "user", "content": f"And now? {prompt}"}], "additional_instructions": "Short."})
+    _run_and_read(raw, run["thread_id"], again)
+    assert_replies_conform(recorder, spec, min_replies=8)
+
+
+def test_assistants_requires_action_and_tool_outputs_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    tools = [{"type": "function", "function": {"name": "get_metrics", "parameters": {"type": "object", "properties": {"host": {"type": "string"}}}}}]
+    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "tools": tools, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}})
+    run = _run_and_read(raw, run["thread_id"], run)
+    assert run["status"] == "requires_action", run
+    calls = run["required_action"]["submit_tool_outputs"]["tool_calls"]
+    outputs = [{"tool_call_id": c["id"], "output": '{"cpu": 97}'} for c in calls]
+    run = raw.ok("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/submit_tool_outputs", {"tool_outputs": outputs})
+    run = _run_and_read(raw, run["thread_id"], run)
+    assert run["status"] == "completed", run
+    assert_replies_conform(recorder, spec, min_replies=8)
+
+
+def test_assistants_cancel_replies_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "slow [[delay:5]]"}]}})
+    raw.ok("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/cancel")
+    run = _run_and_read(raw, run["thread_id"], run)
+    assert run["status"] == "cancelled", run
+    assert_replies_conform(recorder, spec, min_replies=4)
+
+
+STREAM_SCENARIOS = ["plain", "[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[incomplete]]", "[[expired]]", "[[cancelled]]", "[[tool:get_metrics]]"]
+
+
+@pytest.mark.parametrize("prompt", STREAM_SCENARIOS)
+def test_assistants_stream_events_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    events = raw.stream("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "stream": True, "thread": {"messages": [{"role": "user", "content": f"Disk full {prompt}"}]}})
+    run = next(d for n, d in events if n == "thread.run.created")
+    if any(n == "thread.run.requires_action" for n, _ in events):
+        calls = [d for n, d in events if n == "thread.run.requires_action"][-1]["required_action"]["submit_tool_outputs"]["tool_calls"]
+        events += raw.stream("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/submit_tool_outputs", {"stream": True, "tool_outputs": [{"tool_call_id": c["id"], "output": "ok"} for c in calls]})
+    else:
+        events += raw.stream("POST", f"/threads/{run['thread_id']}/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "stream": True, "additional_messages": [{"role": "user", "content": f"again {prompt}"}]})
+    assert events[-1] == ("done", "[DONE]"), events[-1]
+    assert_replies_conform(recorder, spec, min_replies=0, min_events=len(events))
+
+
+# ---------------------------------------------------------------------------------------------
+# The emulator's Responses and Conversations APIs
+
+
+RESPONSE_SCENARIOS = ["plain", "[[json]]", "[[multipart]]", "[[citations]]", "[[file]]", "[[failed]]", "[[incomplete]]", "[[incomplete:content_filter]]", "[[cancelled]]", "[[expired]]", "[[empty]]", "[[tool:get_metrics]]"]
+FUNCTION_TOOL = {"type": "function", "name": "get_metrics", "description": "Metrics of a host.", "parameters": {"type": "object", "properties": {"host": {"type": "string"}}, "required": ["host"], "additionalProperties": False}, "strict": True}
+
+
+def _response_body(prompt: str, **extra: Any) -> dict[str, Any]:
+    return {"model": "gpt-4.1-mini", "instructions": "You are the on-call assistant.", "input": f"Disk full on db-1 {prompt}", "tools": [FUNCTION_TOOL], **extra}
+
+
+@pytest.mark.parametrize("prompt", RESPONSE_SCENARIOS)
+def test_responses_replies_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    conv = raw.ok("POST", "/conversations", {"metadata": {"alert": "a1"}})
+    resp = raw.ok("POST", "/responses", _response_body(prompt, conversation=conv["id"]))
+    raw.ok("GET", f"/responses/{resp['id']}")
+    raw.ok("GET", f"/responses/{resp['id']}/input_items", query={"order": "asc"})
+    calls = [item for item in resp.get("output", []) if item.get("type") == "function_call"]
+    if calls:
+        outputs = [{"type": "function_call_output", "call_id": c["call_id"], "output": '{"cpu": 97}'} for c in calls]
+        resp = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "conversation": conv["id"], "input": outputs, "tools": [FUNCTION_TOOL]})
+        assert resp["status"] == "completed", resp
+    # previous_response_id chaining, the other way to continue.
+    raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "previous_response_id": resp["id"], "input": "And now? Answer in JSON.", "text": {"format": {"type": "json_object"}}})
+    raw.ok("GET", f"/conversations/{conv['id']}/items", query={"order": "asc", "limit": 50})
+    assert_replies_conform(recorder, spec, min_replies=6)
+
+
+@pytest.mark.parametrize("prompt", ["plain", "[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[incomplete]]", "[[tool:get_metrics]]"])
+def test_responses_stream_events_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    events = raw.stream("POST", "/responses", _response_body(prompt, stream=True))
+    assert events and events[0][0] == "response.created", events[:1]
+    assert_replies_conform(recorder, spec, min_replies=0, min_events=len(events))
+
+
+def test_responses_background_cancel_and_resume_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    slow = raw.ok("POST", "/responses", _response_body("[[delay:5]]", background=True))
+    raw.ok("GET", f"/responses/{slow['id']}")
+    cancelled = raw.ok("POST", f"/responses/{slow['id']}/cancel")
+    assert cancelled["status"] == "cancelled", cancelled
+    quick = raw.ok("POST", "/responses", _response_body("[[citations]]", background=True))
+    quick = wait_for(lambda: raw.ok("GET", f"/responses/{quick['id']}"), RESPONSE_TERMINAL)
+    raw.stream("GET", f"/responses/{quick['id']}", query={"stream": "true", "starting_after": 2})
+    structured = {"type": "json_schema", "name": "triage", "strict": True, "schema": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"], "additionalProperties": False}}
+    raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "Disk full", "text": {"format": structured}, "store": True, "metadata": {"alert": "a1"}})
+    assert_replies_conform(recorder, spec, min_replies=5, min_events=1)
+
+
+def test_conversation_objects_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    conv = raw.ok("POST", "/conversations", {"items": [{"type": "message", "role": "user", "content": "Disk full on db-1"}], "metadata": {"alert": "a1"}})
+    raw.ok("GET", f"/conversations/{conv['id']}")
+    raw.ok("POST", f"/conversations/{conv['id']}", {"metadata": {"alert": "a2"}})
+    added = raw.ok("POST", f"/conversations/{conv['id']}/items", {"items": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "And the replica?"}]}]})
+    item_id = added["data"][0]["id"]
+    raw.ok("GET", f"/conversations/{conv['id']}/items/{item_id}")
+    raw.ok("GET", f"/conversations/{conv['id']}/items", query={"limit": 1, "order": "desc"})
+    raw.ok("DELETE", f"/conversations/{conv['id']}/items/{item_id}")
+    raw.ok("DELETE", f"/conversations/{conv['id']}")
+    assert_replies_conform(recorder, spec, min_replies=8)
+
+
+def test_responses_error_bodies_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    conv = raw.ok("POST", "/conversations", {})
+    busy = raw.ok("POST", "/responses", _response_body("[[delay:5]]", background=True, conversation=conv["id"]))
+    statuses = [
+        raw.call("GET", "/responses/resp_missing")[0],
+        raw.call("POST", "/responses/resp_missing/cancel")[0],
+        raw.call("GET", "/conversations/conv_missing")[0],
+        raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "conversation": conv["id"], "previous_response_id": busy["id"]})[0],
+        raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "conversation": conv["id"]})[0],  # conversation_locked
+        raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "tools": [{"type": "nope"}]})[0],
+        raw.call("GET", "/responses/resp_missing", key="bad-key")[0],
+    ]
+    raw.ok("POST", f"/responses/{busy['id']}/cancel")
+    assert all(s >= 400 for s in statuses), statuses
+    assert_replies_conform(recorder, spec, min_replies=len(statuses))
