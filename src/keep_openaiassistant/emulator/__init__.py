@@ -76,7 +76,8 @@ class Emulator:
         return self.url + "/v1"
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="openai-emulator", daemon=True)
+        # A short poll interval: stop() (shutdown) waits for it, once per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="openai-emulator", daemon=True)
         self._thread.start()
         return self
 
