@@ -111,6 +111,10 @@ class RunStream:
             self._announced = "in_progress"
         for step in run.steps:
             out.extend(self._step_events(step))
+        if run.cancel_due is not None and run.status == "cancelled" and self._announced != "cancelling":
+            # A client's cancel that completed between two looks: still say it was cancelling.
+            out.append(("thread.run.cancelling", {**run.to_dict(), "status": "cancelling", "cancelled_at": None, "usage": None, "expires_at": run.expires_at}))
+            self._announced = "cancelling"
         if run.status != self._announced and not (run.status == "in_progress" and self._announced == "in_progress"):
             data = run.to_dict() if run.status != "in_progress" else run_snapshot(run, "in_progress")
             out.append((f"thread.run.{run.status}", data))
