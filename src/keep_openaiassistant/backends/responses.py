@@ -111,15 +111,15 @@ class ResponsesBackend:
         try:
             self.wire.call("GET", f"/models/{model}", timeout=10.0)
         except errors.AuthenticationError as exc:
-            return {"authenticated": exc.message, "model": "not checked: the key was refused"}
+            return {"authenticated": exc.message, "assistant": "not checked: the key was refused"}
         except errors.NotFoundError:
             return {
                 "authenticated": True,
-                "model": f"model {model!r} is not available to this key: set `model` to one it can use (GET /v1/models lists them)",
+                "assistant": f"model {model!r} is not available to this key: set `model` to one it can use (GET /v1/models lists them)",
             }
         except errors.AssistantError as exc:
-            return {"authenticated": exc.message, "model": exc.message}
-        return {"authenticated": True, "model": True}
+            return {"authenticated": exc.message, "assistant": exc.message}
+        return {"authenticated": True, "assistant": True}
 
 
 class _Ask:

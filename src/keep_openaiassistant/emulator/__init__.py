@@ -42,6 +42,7 @@ class Emulator:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_keys: set[str] | None = None, **config: Any) -> None:
         from .assistants_api import AssistantsApi
         from .control import ControlApi
+        from .models_api import ModelsApi
         from .responses_api import ResponsesApi
 
         self.config = EmulatorConfig(**config)
@@ -50,6 +51,7 @@ class Emulator:
         self.assistants.register(self.router)
         self.responses = ResponsesApi(self.config)
         self.responses.register(self.router)
+        ModelsApi(self.config).register(self.router)  # GET /v1/models/{model}: the Responses access check
         self._server = EmulatorHTTPServer((host, port), self.router, api_keys=api_keys)
         ControlApi(self).install()  # /_emulator/* routes for tools in other processes
         self._thread: threading.Thread | None = None
