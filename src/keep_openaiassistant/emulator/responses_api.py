@@ -109,7 +109,7 @@ class ResponsesApi:
         return {} if ms is None else {"openai-poll-after-ms": str(ms)}
 
     def _json(self, rec: ResponseRecord) -> JsonReply:
-        return JsonReply(rec.to_json(), headers=self._headers())
+        return JsonReply(self.state.snapshot(rec), headers=self._headers())
 
     # -- POST /v1/responses --------------------------------------------------------------------
 

@@ -157,13 +157,18 @@ class ResponsesState:
             if rec.status not in TERMINAL:
                 self._finish(rec, "cancelled")
 
+    def snapshot(self, rec: ResponseRecord, status: str | None = None) -> dict[str, Any]:
+        """``rec.to_json`` read under the lock, so no reader sees a half-finished response."""
+        with self.lock:
+            return rec.to_json(status)
+
     def _finish(self, rec: ResponseRecord, status: str) -> None:
-        rec.status = status
         rec.output = list(rec.final_output) if status in ("completed", "incomplete") else []
         if status == "cancelled":
             rec.usage = None
         if status == "completed":
             rec.completed_at = int(time.time())
+        rec.status = status
         conv = self.conversations.get(rec.conversation_id or "")
         if conv is not None:
             if status in ("completed", "incomplete"):

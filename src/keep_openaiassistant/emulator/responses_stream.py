@@ -69,15 +69,15 @@ def output_events(output: list[dict[str, Any]], first_sequence: int) -> list[dic
 
 def stream_events(state: ResponsesState, rec: ResponseRecord, *, starting_after: int = -1) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(event name, data)`` for the SSE reply; events numbered ``<= starting_after`` are skipped."""
-    head = [
-        {"type": "response.created", "sequence_number": 0, "response": rec.to_json(rec.initial_status)},
-        {"type": "response.in_progress", "sequence_number": 1, "response": rec.to_json("in_progress")},
+    head: list[dict[str, Any]] = [
+        {"type": "response.created", "sequence_number": 0, "response": state.snapshot(rec, rec.initial_status)},
+        {"type": "response.in_progress", "sequence_number": 1, "response": state.snapshot(rec, "in_progress")},
     ]
     for event in head:
         if event["sequence_number"] > starting_after:
             yield event["type"], event
     state.wait_until_done(rec)
-    final = rec.to_json()
+    final = state.snapshot(rec)
     terminal = TERMINAL_EVENTS.get(final["status"])
     if terminal is None:
         return  # cancelled: no such event in the Responses API
