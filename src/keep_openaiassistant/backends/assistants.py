@@ -81,6 +81,14 @@ def busy_run_id(error: errors.AssistantError) -> str | None:
     return (found.group(1) or found.group(2)) if found else None
 
 
+def refuses_streaming(error: errors.AssistantError) -> bool:
+    """True for a 400 saying the server (or a proxy) does not support ``stream``."""
+    if not isinstance(error, errors.InvalidRequestError):
+        return False
+    text = error.message.lower()
+    return "stream" in text and (error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text)
+
+
 def shutdown_error(exc: errors.NotFoundError, *, assistant_id: str | None) -> errors.AssistantsApiShutDownError:
     """The 404 that OpenAI's own Assistants endpoints answer since the shutdown, explained."""
     return errors.AssistantsApiShutDownError(
@@ -114,6 +122,9 @@ class AssistantsBackend:
         self.wire = Wire(client, headers=ASSISTANTS_BETA)
         self.clock = clock
         self.sleep = sleep
+        # Cleared for good when the server answers a streamed request with "stream not supported":
+        # from then on runs are created plainly and polled, saving a refused request per question.
+        self.streams = True
 
     def ask(self, question: Question, deadline: Deadline) -> AskResult:
         with self._shutdown_translated():
@@ -180,6 +191,8 @@ class _Ask:
 
     def _start(self) -> None:
         """Create the run (streaming), waiting out another run on a busy thread."""
+        if self.new_thread and self.question.additional_instructions:
+            self._create_thread()
         path, body = self._create_request()
         while True:
             if self.deadline.expired:
@@ -187,7 +200,7 @@ class _Ask:
                     self._raise_busy(self.waited_for)
                 self._expire()
             try:
-                stream = self.wire.stream("POST", path, body=body, read_timeout=self._read_timeout(), context=self._ids())
+                self._send(path, body)
             except errors.InvalidRequestError as exc:
                 other = busy_run_id(exc)
                 if other is None or self.state.thread_id is None:
@@ -195,22 +208,56 @@ class _Ask:
                 self.waited_for = other
                 self._wait_for_other_run(other)
                 continue
-            log.info("run started", extra=self._extra(ask_id=self.ask_id, new_thread=self.new_thread))
-            self._consume(stream)
             return
+
+    def _create_thread(self) -> None:
+        """A new thread holding the prompt, for a run that needs ``additional_instructions``.
+
+        ``POST /threads/runs`` (CreateThreadAndRunRequest) does not accept
+        ``additional_instructions``; only ``POST /threads/{id}/runs`` does. So a new thread with
+        additional instructions costs one more request.
+        """
+        reply = self.wire.call(
+            "POST",
+            "/threads",
+            body={"messages": [{"role": "user", "content": self.question.prompt}], "metadata": {"keep_ask_id": self.ask_id}},
+            timeout=self._request_timeout(),
+        )
+        self.state.thread_id = str(reply.data["id"])
+
+    def _send(self, path: str, body: dict[str, Any]) -> None:
+        """POST a request that starts or resumes the run (streamed if the server streams) and follow it."""
+        if self.backend.streams:
+            try:
+                stream = self.wire.stream("POST", path, body=body, read_timeout=self._read_timeout(), context=self._ids())
+            except errors.InvalidRequestError as exc:
+                if not refuses_streaming(exc):
+                    raise
+                log.warning("the server refuses to stream; this backend polls from now on", extra=self._extra())
+                self.backend.streams = False
+            else:
+                log.info("run streaming", extra=self._extra(ask_id=self.ask_id, path=path))
+                self._consume(stream)
+                return
+        reply = self.wire.call("POST", path, body=body, timeout=self._request_timeout(), context=self._ids())
+        self.state.update_run(reply.data)
+        log.info("run polled", extra=self._extra(ask_id=self.ask_id, path=path))
 
     def _create_request(self) -> tuple[str, dict[str, Any]]:
         q = self.question
         body: dict[str, Any] = {"assistant_id": self.settings.assistant_id, "metadata": {"keep_ask_id": self.ask_id}}
         prompt = {"role": "user", "content": q.prompt}
-        if q.additional_instructions:
+        create_and_run = self.new_thread and self.state.thread_id is None
+        if q.additional_instructions and not create_and_run:
             body["additional_instructions"] = q.additional_instructions
         fmt = normalize_format(q.structured_output_format)
         if fmt is not None:
             body["response_format"] = fmt
-        if self.new_thread:
+        if create_and_run:
             body["thread"] = {"messages": [prompt]}
             return "/threads/runs", body
+        if self.new_thread:  # made by _create_thread, the prompt already in it
+            return f"/threads/{self.state.thread_id}/runs", body
         body["additional_messages"] = [prompt]
         return f"/threads/{q.thread_id}/runs", body
 
@@ -253,10 +300,7 @@ class _Ask:
         body = {"tool_outputs": [{"tool_call_id": c["id"], "output": tool_output_text(outputs[c["name"]])} for c in calls]}
         log.info("submitting tool outputs", extra=self._extra(functions=[c["name"] for c in calls]))
         self.state.expect_more()
-        stream = self.wire.stream(
-            "POST", self._run_path() + "/submit_tool_outputs", body=body, read_timeout=self._read_timeout(), context=self._ids()
-        )
-        self._consume(stream)
+        self._send(self._run_path() + "/submit_tool_outputs", body)
 
     # -- recovering from a stream that broke early -------------------------------------------
 
