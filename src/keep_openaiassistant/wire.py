@@ -178,7 +178,7 @@ class Wire:
             elif method == "DELETE":
                 raw = self.client.delete(path, cast_to=object, options=options)
             else:
-                raw = self.client.post(path, cast_to=object, body=dict(body or {}), options=options)
+                raw = self.client.post(path, cast_to=object, body=None if body is None else dict(body), options=options)
         except openai.OpenAIError as exc:
             raise translate(exc, method=method, path=path, **(context or {})) from exc
         data = raw.parse()
