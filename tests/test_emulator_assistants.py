@@ -18,9 +18,9 @@ from typing import Any
 import openai
 import pytest
 from openai import AssistantEventHandler
+from openapi_check import OpenAPISpec, format_problems
 
 from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
-from openapi_check import OpenAPISpec, format_problems
 
 # The Assistants methods are deprecated in the SDK (the API was shut down); they still work.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -340,9 +340,9 @@ def test_stream_cut_drops_the_connection_but_the_run_completes(emu: Emulator, cl
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "flaky network [[stream_cut:3]]"}])
     handler = Collector()
 
-    with pytest.raises(Exception) as caught:  # the HTTP library's "incomplete chunked read"
-        with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler) as stream:
-            stream.until_done()
+    stream = client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler)
+    with pytest.raises(Exception) as caught, stream as events:  # the HTTP library's "incomplete chunked read"
+        events.until_done()
 
     assert "thread.run.completed" not in handler.names and len(handler.names) == 3
     assert "chunk" in repr(caught.value).lower() or "closed" in repr(caught.value).lower()
@@ -452,9 +452,8 @@ def test_missing_beta_header_is_invalid_beta(client: openai.OpenAI) -> None:
 
 
 def test_bad_api_key_is_401(emu: Emulator) -> None:
-    with openai.OpenAI(api_key="bad-key-123456", base_url=emu.base_url, max_retries=0) as sdk:
-        with pytest.raises(openai.AuthenticationError) as caught:
-            sdk.beta.assistants.retrieve(DEFAULT_ASSISTANT_ID)
+    with openai.OpenAI(api_key="bad-key-123456", base_url=emu.base_url, max_retries=0) as sdk, pytest.raises(openai.AuthenticationError) as caught:
+        sdk.beta.assistants.retrieve(DEFAULT_ASSISTANT_ID)
 
     assert caught.value.code == "invalid_api_key" and "bad-key-123456" not in caught.value.message
 

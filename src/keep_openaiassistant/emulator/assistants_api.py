@@ -19,7 +19,15 @@ from itertools import chain
 from typing import Any
 
 from . import assistants_params as p
-from .assistants_store import ACTIVE, AssistantRec, AssistantsStore, MessageRec, RunRec, ThreadRec, new_id
+from .assistants_store import (
+    ACTIVE,
+    AssistantRec,
+    AssistantsStore,
+    MessageRec,
+    RunRec,
+    ThreadRec,
+    new_id,
+)
 from .assistants_stream import Event, RunStream, run_snapshot
 from .http import EmulatorError, JsonReply, Request, Router, SseReply
 

@@ -356,12 +356,15 @@ class AssistantsStore:
         run.prompt_tokens += plan.prompt_tokens
         run.completion_tokens += plan.completion_tokens
         if plan.tool_calls:
-            calls = []
+            calls: list[dict[str, Any]] = []
+            step_calls: list[dict[str, Any]] = []  # the step's copy also carries the output, once submitted
             for name, arguments in plan.tool_calls:
                 call_id = f"call_{next(self._calls):04d}{uuid.uuid4().hex[:20]}"
                 run.pending_calls[call_id] = name
-                calls.append({"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}})
-            details = {"type": "tool_calls", "tool_calls": [{**c, "function": {**c["function"], "output": None}} for c in calls]}
+                function = {"name": name, "arguments": json.dumps(arguments)}
+                calls.append({"id": call_id, "type": "function", "function": function})
+                step_calls.append({"id": call_id, "type": "function", "function": {**function, "output": None}})
+            details = {"type": "tool_calls", "tool_calls": step_calls}
             run.steps.append(StepRec(new_id("step"), run.id, run.thread_id, run.assistant_id, "tool_calls", details, self.stamp(at)))
             run.status = "requires_action"
             run.required_action = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
