@@ -62,6 +62,7 @@ from ..results import AskResult, Message, Usage
 from ..settings import Settings
 from ..wire import Event, EventStream, StreamInterrupted, Wire
 from . import responses_request as request
+from .assistants import refuses_streaming
 from .common import build_response, pending_calls_answerable, tool_output_text
 from .responses_output import FunctionCall, Output, add_usage, conversation_messages, read_output
 from .responses_stream import TERMINAL_STATUSES, ResponseStreamState
@@ -101,6 +102,9 @@ class ResponsesBackend:
         self.wire = Wire(client)
         self.clock = clock
         self.sleep = sleep
+        # Cleared for good when the server answers a streamed request with "stream not supported":
+        # from then on responses are created plainly (still in the background) and polled.
+        self.streams = True
 
     def ask(self, question: Question, deadline: Deadline) -> AskResult:
         return _Ask(self, question, deadline).run()
@@ -171,11 +175,21 @@ class _Ask:
         """Create one response with ``items`` as input and wait for its terminal state."""
         body = request.response_body(self.settings, self.question, conversation_id=self.conversation_id or "", input_items=items)
         self.response_id = None
-        stream = self._create(body)
-        return self._follow(stream, ResponseStreamState())
+        state = ResponseStreamState()
+        created = self._create(body)
+        if isinstance(created, EventStream):
+            return self._follow(created, state)
+        state.handle(Event("response.snapshot", {"type": "response.snapshot", "response": created}))
+        self.response_id = state.response_id
+        if state.finished:
+            return state.final_response()
+        if self.response_id is None:
+            raise self._lost("the server answered without a response id")
+        return self._poll()
 
-    def _create(self, body: dict[str, Any]) -> EventStream:
-        """``POST /responses`` (streamed), retried only when no response can have started."""
+    def _create(self, body: dict[str, Any]) -> EventStream | dict[str, Any]:
+        """``POST /responses`` (streamed; plain when the server refuses to stream), retried only
+        when no response can have started."""
         busy = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
         retries = 0
         was_busy = False
@@ -183,8 +197,14 @@ class _Ask:
             if self.deadline.expired:
                 self._raise_not_started(was_busy)
             try:
-                return self.wire.stream("POST", "/responses", body=body, read_timeout=self._read_timeout(), max_retries=0, context=self._ids())
+                if self.backend.streams:
+                    return self.wire.stream("POST", "/responses", body=body, read_timeout=self._read_timeout(), max_retries=0, context=self._ids())
+                return self.wire.call("POST", "/responses", body=body, timeout=self._request_timeout(), max_retries=0, context=self._ids()).data
             except errors.InvalidRequestError as exc:
+                if self.backend.streams and refuses_streaming(exc):
+                    self.backend.streams = False  # remembered: saves a refused request per question
+                    log.warning("the server refuses to stream; polling from now on", extra=self._extra())
+                    continue
                 if exc.code != "conversation_locked":
                     raise
                 was_busy = True
