@@ -382,6 +382,9 @@ def test_every_reply_and_stream_event_matches_the_openapi_spec(emu: Emulator, cl
     run = client.beta.threads.create_and_run(assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "slow [[delay:1]]"}]})
     client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
     client.beta.threads.runs.list(thread_id=run.thread_id)
+    message = client.beta.threads.messages.list(thread_id=run.thread_id).data[0]
+    client.beta.threads.messages.update(message.id, thread_id=run.thread_id, metadata={"alert": "a1"})
+    client.beta.threads.messages.delete(message.id, thread_id=run.thread_id)
     client.beta.threads.delete(run.thread_id)
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.retrieve("thread_missing")
@@ -502,3 +505,28 @@ def test_thread_metadata_can_be_modified_and_the_thread_deleted(client: openai.O
     assert updated.metadata == {"alert": "a2"} and deleted.deleted
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.retrieve(thread.id)
+
+
+def test_messages_can_be_tagged_and_deleted(client: openai.OpenAI) -> None:
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "keep"}, {"role": "user", "content": "drop"}])
+    keep, drop = client.beta.threads.messages.list(thread_id=thread.id, order="asc").data
+
+    tagged = client.beta.threads.messages.update(keep.id, thread_id=thread.id, metadata={"alert": "a1"})
+    deleted = client.beta.threads.messages.delete(drop.id, thread_id=thread.id)
+
+    assert tagged.metadata == {"alert": "a1"} and deleted.deleted
+    assert [m.id for m in client.beta.threads.messages.list(thread_id=thread.id)] == [keep.id]
+
+
+def test_json_object_mode_answers_json(client: openai.OpenAI) -> None:
+    run = ask(client, "cpu high [[delay:0.01]]", response_format={"type": "json_object"})
+
+    answer = client.beta.threads.messages.list(thread_id=run.thread_id, run_id=run.id).data[0]
+    assert json.loads(answer.content[0].text.value)["summary"] == "Triage of: cpu high"
+
+
+def test_the_default_assistant_cannot_be_deleted(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError):
+        client.beta.assistants.delete(DEFAULT_ASSISTANT_ID)
+
+    assert client.beta.assistants.retrieve(DEFAULT_ASSISTANT_ID).model == "gpt-4.1-mini"

@@ -59,6 +59,8 @@ class AssistantsApi:
             ("POST", "/v1/threads/{thread_id}/messages", self.create_message),
             ("GET", "/v1/threads/{thread_id}/messages", self.list_messages),
             ("GET", "/v1/threads/{thread_id}/messages/{message_id}", self.get_message),
+            ("POST", "/v1/threads/{thread_id}/messages/{message_id}", self.modify_message),
+            ("DELETE", "/v1/threads/{thread_id}/messages/{message_id}", self.delete_message),
             ("POST", "/v1/threads/{thread_id}/runs", self.create_run),
             ("GET", "/v1/threads/{thread_id}/runs", self.list_runs),
             ("GET", "/v1/threads/{thread_id}/runs/{run_id}", self.get_run),
@@ -142,6 +144,9 @@ class AssistantsApi:
     def delete_assistant(self, request: Request) -> JsonReply:
         with self.store.lock:
             assistant = self._assistant(request.params["assistant_id"])
+            if assistant.id == self.config.default_assistant_id:
+                # Tests, demos and the CLI rely on it: it "always exists".
+                raise EmulatorError(400, f"The emulator's default assistant '{assistant.id}' cannot be deleted.", param="assistant_id")
             del self.store.assistants[assistant.id]
         return JsonReply({"id": assistant.id, "object": "assistant.deleted", "deleted": True})
 
@@ -194,14 +199,31 @@ class AssistantsApi:
                 messages = [m for m in messages if m.run_id == run_id]
             return JsonReply(p.page(messages, request))
 
+    def _message(self, request: Request) -> tuple[ThreadRec, MessageRec]:
+        thread = self._thread(request.params["thread_id"])
+        self.store.active_run(thread)
+        message = self.store.message(request.params["message_id"])
+        if message is None or message.thread_id != thread.id:
+            raise EmulatorError(404, f"No message found with id '{request.params['message_id']}'.")
+        return thread, message
+
     def get_message(self, request: Request) -> JsonReply:
         with self.store.lock:
-            thread = self._thread(request.params["thread_id"])
-            self.store.active_run(thread)
-            message = self.store.message(request.params["message_id"])
-            if message is None or message.thread_id != thread.id:
-                raise EmulatorError(404, f"No message found with id '{request.params['message_id']}'.")
+            return JsonReply(self._message(request)[1].to_dict())
+
+    def modify_message(self, request: Request) -> JsonReply:
+        body = request.json()
+        with self.store.lock:
+            _, message = self._message(request)
+            if "metadata" in body:
+                message.metadata = p.metadata(body)
             return JsonReply(message.to_dict())
+
+    def delete_message(self, request: Request) -> JsonReply:
+        with self.store.lock:
+            thread, message = self._message(request)
+            self.store.delete_message(thread, message)
+        return JsonReply({"id": message.id, "object": "thread.message.deleted", "deleted": True})
 
     def _refuse_if_busy(self, thread: ThreadRec, *, adding_messages: bool = False) -> None:
         run = self.store.active_run(thread)

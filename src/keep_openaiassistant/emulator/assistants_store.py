@@ -26,11 +26,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .model import Part, Plan, count_tokens, plan_answer
+from .model import Part, Plan, count_tokens, plan_answer, tags
 
 ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 TERMINAL = frozenset({"completed", "failed", "incomplete", "expired", "cancelled"})
 EXPIRY_SECONDS = 600
+JSON_TAGS = frozenset({"json", "fenced_json", "prose_json"})
 QUEUED_SHARE = 0.1  # share of the model time a run spends queued (and cancelling lasts)
 
 # A run's incomplete reason -> the reason its partial message carries (MessageObject's enum).
@@ -269,7 +270,7 @@ class AssistantsStore:
         json_schema = None
         if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
             json_schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
-        elif isinstance(response_format, dict) and response_format.get("type") == "json_object" and "[[" not in prompt:
+        elif isinstance(response_format, dict) and response_format.get("type") == "json_object" and not JSON_TAGS & set(tags(prompt)):
             prompt += " [[json]]"  # JSON mode: the emulated model answers its JSON triage object
         instructions = params.get("instructions")
         if instructions is None:
@@ -417,6 +418,10 @@ class AssistantsStore:
 
     def message(self, message_id: str) -> MessageRec | None:
         return self._messages.get(message_id)
+
+    def delete_message(self, thread: ThreadRec, message: MessageRec) -> None:
+        thread.messages.remove(message)
+        del self._messages[message.id]
 
     def delete_thread(self, thread: ThreadRec) -> None:
         del self.threads[thread.id]
