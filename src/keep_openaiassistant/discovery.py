@@ -1,0 +1,371 @@
+"""How Keep finds the provider, and the tools to make and check that: link, unlink, doctor.
+
+Keep has no plugin hook. Its factory imports ``keep.providers.<type>_provider.<type>_provider``
+and its provider listing (the UI) does ``os.listdir`` on the physical ``keep/providers/`` folder.
+So the provider must be a folder *inside* the providers folder of the Keep that runs:
+
+(A) the wheel installs ``keep/providers/openaiassistant_provider/`` into site-packages, which is
+    Keep's own folder when Keep is a regular install there (the official image) — nothing to do;
+(B) for a Keep source checkout or editable install, ``link`` puts a symlink to this package's
+    ``keep_shim`` folder into that checkout's providers folder; ``unlink`` removes only that link.
+
+``doctor`` walks the chain Keep walks and says, for the first broken link, why and what fixes it.
+Nothing here imports Keep at module level: ``find_spec("keep.providers")`` only imports the
+``keep`` namespace, never Keep's code; the factory is imported by ``doctor`` alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("keep_openaiassistant.discovery")
+
+PROVIDER_TYPE = "openaiassistant"
+ENTRY = f"{PROVIDER_TYPE}_provider"
+MODULE = f"keep.providers.{ENTRY}.{ENTRY}"
+DISTRIBUTION = "keep-openaiassistant"
+SHIM_DIR = Path(__file__).resolve().parent / "keep_shim"
+
+# doctor's exit codes
+OK, NOT_FOUND, NO_KEEP = 0, 1, 3
+
+
+class DiscoveryError(Exception):
+    """link/unlink cannot do what was asked; the message says why and what to do."""
+
+
+def keep_providers_dir() -> Path | None:
+    """The ``keep/providers`` folder of the Keep this Python imports, or None without Keep."""
+    try:
+        spec = importlib.util.find_spec("keep.providers")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    # Without Keep, keep/providers/ may still exist holding only this wheel's files: a namespace
+    # package (no __init__.py), which is not Keep.
+    for location in spec.submodule_search_locations:
+        if (Path(location) / "__init__.py").is_file():
+            return Path(location)
+    return None
+
+
+def keep_version() -> str | None:
+    """Keep's distribution version: ``keep`` for source/Docker installs, ``keephq`` from PyPI."""
+    for name in ("keep", "keephq"):
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        # PyPI's `keep` is an unrelated project: only count a distribution that ships keep/providers.
+        files = dist.files or []
+        if any(str(f).startswith("keep/providers/") for f in files) or dist.read_text("direct_url.json"):
+            return f"{name} {dist.version}"
+    return None
+
+
+def wheel_entry_dirs() -> list[Path]:
+    """Where this distribution's wheel put ``keep/providers/openaiassistant_provider`` (if it did)."""
+    try:
+        files = importlib.metadata.files(DISTRIBUTION) or []
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    dirs = {Path(str(f.locate())).parent for f in files if str(f).replace("\\", "/").startswith(f"keep/providers/{ENTRY}/")}
+    return sorted(dirs)
+
+
+def _is_our_shim(folder: Path) -> bool:
+    """A folder holding our re-export module (this copy or another copy of this package)."""
+    module = folder / f"{ENTRY}.py"
+    try:
+        return "keep_openaiassistant.keep_provider" in module.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What is at ``<providers>/openaiassistant_provider``."""
+
+    path: Path
+    kind: str  # "missing" | "link" | "stale-link" | "foreign-link" | "wheel" | "foreign"
+    target: Path | None = None
+
+    @property
+    def present(self) -> bool:
+        return self.kind in ("link", "wheel", "foreign-link")
+
+
+def inspect_entry(providers_dir: Path) -> Entry:
+    path = providers_dir / ENTRY
+    if path.is_symlink():
+        target = Path(os.readlink(path))
+        target = target if target.is_absolute() else (path.parent / target)
+        if not path.exists():
+            return Entry(path, "stale-link", target)
+        if path.resolve() == SHIM_DIR:
+            return Entry(path, "link", target)
+        return Entry(path, "foreign-link" if _is_our_shim(path) else "foreign", target)
+    if path.is_dir():
+        return Entry(path, "wheel" if _is_our_shim(path) else "foreign")
+    if path.exists():
+        return Entry(path, "foreign")
+    return Entry(path, "missing")
+
+
+def _require_providers_dir(providers_dir: Path | None) -> Path:
+    folder = providers_dir or keep_providers_dir()
+    if folder is None:
+        raise DiscoveryError(
+            f"Keep is not importable from this Python ({sys.executable}): run the command with the Python "
+            "that runs Keep, or give --providers-dir <keep checkout>/keep/providers."
+        )
+    if not (folder / "__init__.py").is_file():
+        raise DiscoveryError(f"{folder} is not Keep's providers folder (no __init__.py there).")
+    return folder
+
+
+def link(providers_dir: Path | None = None) -> str:
+    """Symlink keep_shim into Keep's providers folder. Idempotent; never replaces a foreign entry."""
+    folder = _require_providers_dir(providers_dir)
+    entry = inspect_entry(folder)
+    if entry.kind == "link":
+        return f"Already linked: {entry.path} -> {SHIM_DIR}"
+    if entry.kind == "wheel":
+        return f"Nothing to do: {entry.path} was installed by the keep-openaiassistant wheel and Keep finds it."
+    if entry.kind in ("stale-link", "foreign-link"):
+        raise DiscoveryError(
+            f"{entry.path} is a link to {entry.target}, another copy of keep-openaiassistant"
+            f"{' that no longer exists' if entry.kind == 'stale-link' else ''}: run unlink, then link."
+        )
+    if entry.kind == "foreign":
+        raise DiscoveryError(f"{entry.path} exists and is not keep-openaiassistant's: not touching it.")
+    try:
+        entry.path.symlink_to(SHIM_DIR, target_is_directory=True)
+    except OSError as exc:
+        raise DiscoveryError(f"cannot create {entry.path}: {exc.strerror}. Run as the owner of {folder}.") from None
+    log.info("linked", extra={"link": str(entry.path), "target": str(SHIM_DIR)})
+    return f"Linked {entry.path} -> {SHIM_DIR}. Restart Keep (and rebuild its providers cache) to see it in the UI."
+
+
+def unlink(providers_dir: Path | None = None) -> str:
+    """Remove our symlink (this copy's or a stale/other copy's); never a folder the wheel installed."""
+    folder = _require_providers_dir(providers_dir)
+    entry = inspect_entry(folder)
+    if entry.kind == "missing":
+        return f"Nothing to unlink: {entry.path} does not exist."
+    if entry.kind == "wheel":
+        raise DiscoveryError(
+            f"{entry.path} was installed by the wheel, not linked: `pip uninstall {DISTRIBUTION}` removes it."
+        )
+    if entry.kind == "foreign":
+        raise DiscoveryError(f"{entry.path} is not keep-openaiassistant's link: not touching it.")
+    try:
+        entry.path.unlink()
+    except OSError as exc:
+        raise DiscoveryError(f"cannot remove {entry.path}: {exc.strerror}. Run as the owner of {folder}.") from None
+    log.info("unlinked", extra={"link": str(entry.path)})
+    return f"Removed {entry.path} (was -> {entry.target})."
+
+
+# -- doctor ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    ok: bool | None  # None: a warning that does not stop Keep from finding the provider
+    title: str
+    detail: str = ""
+    fix: str = ""
+
+
+@dataclass
+class Report:
+    checks: list[Check] = field(default_factory=list)
+    exit_code: int = OK
+
+    def add(self, ok: bool | None, title: str, detail: str = "", fix: str = "") -> Check:
+        check = Check(ok, title, detail, fix)
+        self.checks.append(check)
+        return check
+
+    def render(self) -> str:
+        marks = {True: "ok  ", False: "FAIL", None: "warn"}
+        lines = []
+        for c in self.checks:
+            lines.append(f"{marks[c.ok]}  {c.title}" + (f": {c.detail}" if c.detail else ""))
+            if c.fix:
+                lines.append(f"      fix: {c.fix}")
+        verdict = {
+            OK: f"Keep finds provider type '{PROVIDER_TYPE}'.",
+            NOT_FOUND: f"Keep does not find provider type '{PROVIDER_TYPE}': see FAIL above.",
+            NO_KEEP: "Keep is not importable here: nothing else to check.",
+        }[self.exit_code]
+        return "\n".join([*lines, verdict])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"exit_code": self.exit_code, "checks": [c.__dict__ for c in self.checks]}
+
+
+def _where_keep_lives(providers_dir: Path) -> str:
+    paths = {Path(p).resolve() for p in sys.path if p and "site-packages" in p}
+    inside = any(providers_dir.resolve().is_relative_to(p) for p in paths)
+    return "a regular install in site-packages" if inside else "a source checkout or editable install"
+
+
+def doctor(*, listing: bool = True) -> Report:
+    """Check every step Keep takes to find the provider; the first failure says why and the fix."""
+    from . import __version__
+
+    report = Report()
+    report.add(True, "keep-openaiassistant", f"{__version__} at {Path(__file__).parent} (Python {sys.executable})")
+    providers_dir = keep_providers_dir()
+    if providers_dir is None:
+        report.add(
+            False,
+            "Keep importable",
+            f"no module keep.providers for {sys.executable}",
+            "run doctor with the Python that runs Keep (in Docker: docker exec <keep-backend> python -m "
+            "keep_openaiassistant doctor) and install keep-openaiassistant into that environment.",
+        )
+        report.exit_code = NO_KEEP
+        return report
+    report.add(True, "Keep importable", f"{keep_version() or 'version unknown'}; providers folder {providers_dir} "
+               f"({_where_keep_lives(providers_dir)})")
+
+    if not _check_entry(report, providers_dir):
+        report.exit_code = NOT_FOUND
+        return report
+    provider_class = _check_import(report)
+    if provider_class is None or not _check_factory(report, provider_class):
+        report.exit_code = NOT_FOUND
+        return report
+    if listing and not _check_listing(report):
+        report.exit_code = NOT_FOUND
+    return report
+
+
+def _check_entry(report: Report, providers_dir: Path) -> bool:
+    entry = inspect_entry(providers_dir)
+    if entry.kind == "wheel":
+        stale = [f.name for f in SHIM_DIR.glob("*.py") if _read(f) != _read(entry.path / f.name)]
+        if stale:
+            report.add(None, "provider folder", f"{entry.path} (installed by the wheel) differs from this package's "
+                       f"keep_shim in {', '.join(sorted(stale))}: an older install or an editable install's snapshot",
+                       f"pip install --force-reinstall {DISTRIBUTION} (editable: pip install -e . again)")
+        else:
+            report.add(True, "provider folder", f"{entry.path} (installed by the wheel)")
+        return True
+    if entry.kind == "link":
+        report.add(True, "provider folder", f"{entry.path} -> {entry.target} (link)")
+        return True
+    if entry.kind == "foreign-link":
+        report.add(None, "provider folder", f"{entry.path} links to another copy of this package ({entry.target}), "
+                   f"not this one ({SHIM_DIR})", "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link")
+        return True
+    if entry.kind == "stale-link":
+        report.add(False, "provider folder", f"{entry.path} links to {entry.target}, which no longer exists",
+                   "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link")
+        return False
+    if entry.kind == "foreign":
+        report.add(False, "provider folder", f"{entry.path} exists but is not keep-openaiassistant's",
+                   "move it away, then reinstall keep-openaiassistant or run link")
+        return False
+    elsewhere = [d for d in wheel_entry_dirs() if d.resolve() != entry.path.resolve()]
+    if elsewhere:
+        detail = (f"{entry.path} is missing; the wheel put its files at {elsewhere[0]}, but the Keep this Python "
+                  f"imports is {_where_keep_lives(providers_dir)} at {providers_dir.parent.parent}")
+    else:
+        detail = f"{entry.path} is missing"
+    report.add(False, "provider folder", detail,
+               "python -m keep_openaiassistant link (or pip install keep-openaiassistant into Keep's own environment)")
+    return False
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _check_import(report: Report) -> Any:
+    try:
+        module = importlib.import_module(MODULE)
+    except Exception as exc:  # the report must say why, whatever it is
+        report.add(False, f"import {MODULE}", f"{type(exc).__name__}: {exc}",
+                   "install what is missing into Keep's environment (pip install keep-openaiassistant pulls openai)")
+        return None
+    from .keep_provider import OpenaiassistantProvider
+
+    cls = getattr(module, "OpenaiassistantProvider", None)
+    if cls is not OpenaiassistantProvider:
+        report.add(False, f"import {MODULE}", "it does not re-export keep_openaiassistant's OpenaiassistantProvider",
+                   "reinstall keep-openaiassistant")
+        return None
+    report.add(True, f"import {MODULE}")
+    return cls
+
+
+def _check_factory(report: Report, provider_class: Any) -> bool:
+    try:
+        from keep.providers.providers_factory import ProvidersFactory
+
+        resolved = ProvidersFactory.get_provider_class(PROVIDER_TYPE)
+        auth = ProvidersFactory.get_provider_required_config(PROVIDER_TYPE)
+    except Exception as exc:
+        report.add(False, "ProvidersFactory resolves the type", f"{type(exc).__name__}: {exc}",
+                   "check that Keep itself imports (its dependencies are installed)")
+        return False
+    from .auth_config import OpenaiassistantProviderAuthConfig
+
+    if resolved is not provider_class or auth is not OpenaiassistantProviderAuthConfig:
+        report.add(False, "ProvidersFactory resolves the type", f"got {resolved!r} / {auth!r}", "reinstall keep-openaiassistant")
+        return False
+    report.add(True, "ProvidersFactory resolves the type", f"'{PROVIDER_TYPE}' -> {provider_class.__module__}.{provider_class.__name__}")
+    return True
+
+
+def _check_listing(report: Report) -> bool:
+    from keep.providers.providers_factory import ProvidersFactory
+
+    from .auth_config import FIELD_NAMES
+
+    cache = Path(os.environ.get("PROVIDERS_CACHE_FILE", "providers_cache.json"))
+    if cache.is_file():
+        try:
+            cached = {p.get("type") for p in json.loads(cache.read_text(encoding="utf-8"))}
+        except (OSError, ValueError, AttributeError):
+            cached = set()
+        if PROVIDER_TYPE not in cached:
+            report.add(None, "Keep's providers cache", f"{cache.resolve()} does not list '{PROVIDER_TYPE}' (built before the install)",
+                       "keep provider build_cache, or restart Keep (its Docker entrypoint rebuilds the cache)")
+    get_all = ProvidersFactory.get_all_providers
+    kwargs = {"ignore_cache_file": True} if "ignore_cache_file" in inspect.signature(get_all).parameters else {}
+    try:
+        providers = get_all(**kwargs)
+    except Exception as exc:
+        report.add(None, "provider listing (UI)", f"Keep's listing failed on another provider: {type(exc).__name__}: {exc}",
+                   "install the dependencies of Keep's other providers (Keep's own image has them)")
+        return True
+    ours = next((p for p in providers if getattr(p, "type", None) == PROVIDER_TYPE), None)
+    if ours is None:
+        report.add(False, "provider listing (UI)", f"{len(providers)} providers listed, '{PROVIDER_TYPE}' not among them",
+                   "run doctor again with -v to see Keep's import errors")
+        return False
+    missing = [f for f in FIELD_NAMES if f not in (ours.config or {})]
+    if missing:
+        report.add(False, "provider listing (UI)", f"install form lacks {', '.join(missing)}", "reinstall keep-openaiassistant")
+        return False
+    report.add(True, "provider listing (UI)", f"'{ours.display_name}' with {len(ours.config)} form fields, among {len(providers)} providers")
+    return True
