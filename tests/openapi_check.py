@@ -245,7 +245,12 @@ class OpenAPISpec:
         if "application/json" not in content:
             problems.append(Problem(where, "$", "a JSON body was sent", f"no JSON body (declares {sorted(content) or 'none'})"))
             return problems
-        return problems + self._check(content["application/json"].get("schema", {}), body, where)
+        schema = content["application/json"].get("schema", {})
+        unknown = self._undeclared(schema, body, where, "$")
+        flagged = {p.field.rsplit(".", 1)[0] for p in unknown}
+        # jsonschema's "Additional properties are not allowed" says the same less precisely.
+        checked = [p for p in self._check(schema, body, where) if not (p.message.startswith("Additional properties") and p.field in flagged)]
+        return problems + checked + unknown
 
     def check_response(self, method: str, path: str, status: int, body: Any) -> list[Problem]:
         """A JSON reply against the schema the operation declares for its status.
@@ -310,6 +315,60 @@ class OpenAPISpec:
 
     # -- internals -----------------------------------------------------------------------------
 
+    def _undeclared(self, schema: Any, instance: Any, where: str, field: str) -> list[Problem]:
+        """Request keys no applicable schema declares: OpenAI answers those with 400 "Unknown
+        parameter", even where the spec leaves ``additionalProperties`` open (as in the allOf
+        of CreateResponse), so requests are held to the declared names."""
+        if not isinstance(instance, (dict, list)):
+            return []
+        leaves = self._leaves(schema, instance)
+        if isinstance(instance, list):
+            items = [leaf["items"] for leaf in leaves if isinstance(leaf.get("items"), dict)]
+            if not items:
+                return []
+            return [p for i, v in enumerate(instance) for p in self._undeclared({"anyOf": items}, v, where, f"{field}[{i}]")]
+        declared: dict[str, list[Any]] = {}
+        is_open = not leaves
+        for leaf in leaves:
+            if leaf.get("additionalProperties") not in (None, False) or "patternProperties" in leaf or "properties" not in leaf:
+                is_open = True
+            for key, sub in leaf.get("properties", {}).items():
+                declared.setdefault(key, []).append(sub)
+        problems = []
+        for key, value in instance.items():
+            if key in declared:
+                problems += self._undeclared({"anyOf": declared[key]}, value, where, f"{field}.{key}")
+            elif not is_open:
+                at = ", ".join(sorted({leaf.get("x-at", "?") for leaf in leaves}))
+                problems.append(Problem(where, f"{field}.{key}", f"unknown parameter {key!r} (OpenAI answers 400 \"Unknown parameter\")", f"{at}: properties: {', '.join(sorted(declared))}"))
+        return problems
+
+    def _leaves(self, schema: Any, instance: Any, depth: int = 0) -> list[dict[str, Any]]:
+        """The plain schemas that apply to ``instance``: refs resolved, allOf spread, and of each
+        union only the branches whose type and discriminator fit the instance."""
+        if not isinstance(schema, dict) or depth > 20:
+            return []
+        if "$ref" in schema:
+            ref = str(schema["$ref"])
+            return self._leaves(self._resolve(ref.split("#", 1)[1]), instance, depth + 1)
+        out: list[dict[str, Any]] = []
+        own = {k: v for k, v in schema.items() if k not in ("allOf", "anyOf", "oneOf")}
+        composed = "allOf" in schema or "anyOf" in schema
+        if not _type_fits(own, instance):
+            return []
+        # A bare {"type": "object"} beside a union only annotates it: not a leaf of its own.
+        if any(k in own for k in ("properties", "items", "additionalProperties")) or ("type" in own and not composed):
+            out.append(own)
+        for member in schema.get("allOf", []):
+            out += self._leaves(member, instance, depth + 1)
+        union = [leaves for member in schema.get("anyOf", []) if (leaves := self._leaves(member, instance, depth + 1))]
+        if union:
+            fitting = [leaves for leaves in union if all(_discriminator_fits(leaf, instance) for leaf in leaves)]
+            for leaves in fitting or union:
+                out += leaves
+        return out
+
+
     def _resolve(self, ref: str) -> Any:
         node: Any = self.doc
         for part in ref.lstrip("#/").split("/"):
@@ -321,6 +380,10 @@ class OpenAPISpec:
         problems = []
         for name, raw in query.items():
             param = params.get(name)
+            if param is None and name.endswith("[]") and params.get(name[:-2], {}).get("schema", {}).get("type") == "array":
+                # openai-python 2.x/3.x send arrays as include[]=a (1.x as include=a,b): both are
+                # the SDK's own serialisation, which the service accepts.
+                param = params[name[:-2]]
             if param is None:
                 problems.append(Problem(where, f"?{name}", "undeclared query parameter", f"one of {sorted(params) or 'no query parameters'}"))
                 continue
@@ -397,6 +460,50 @@ def _rules_out(error: ValidationError, depth: int) -> bool:
             nested.setdefault(sub.relative_schema_path[0], []).append(sub)
         return all(any(_rules_out(e, depth) for e in errs) for errs in nested.values())
     return False
+
+
+def _type_fits(schema: Mapping[str, Any], instance: Any) -> bool:
+    kind = schema.get("type")
+    if kind is None:
+        return True
+    kinds = kind if isinstance(kind, list) else [kind]
+    if isinstance(instance, dict):
+        return "object" in kinds
+    if isinstance(instance, list):
+        return "array" in kinds
+    return True
+
+
+def _discriminator_fits(schema: Mapping[str, Any], instance: Any) -> bool:
+    if not isinstance(instance, dict):
+        return True
+    for key in _DISCRIMINATORS:
+        allowed = _enum_of(schema.get("properties", {}).get(key))
+        if allowed is not None and key in instance and instance[key] not in allowed:
+            return False
+    return True
+
+
+def _enum_of(schema: Any) -> list[Any] | None:
+    """The values a property admits when it is an enum (or a union of enums / null), else None."""
+    if not isinstance(schema, dict):
+        return None
+    if "enum" in schema:
+        return list(schema["enum"])
+    if "const" in schema:
+        return [schema["const"]]
+    if "anyOf" in schema:
+        values: list[Any] = []
+        for member in schema["anyOf"]:
+            if isinstance(member, dict) and member.get("type") == "null":
+                values.append(None)
+                continue
+            found = _enum_of(member)
+            if found is None:
+                return None
+            values += found
+        return values
+    return None
 
 
 def _coerce(raw: str, schema: Mapping[str, Any]) -> Any:

@@ -349,7 +349,8 @@ FUNCTION_TOOL = {"type": "function", "name": "get_metrics", "description": "Metr
 
 
 def _response_body(prompt: str, **extra: Any) -> dict[str, Any]:
-    return {"model": "gpt-4.1-mini", "instructions": "You are the on-call assistant.", "input": f"Disk full on db-1 {prompt}", "tools": [FUNCTION_TOOL], **extra}
+    tools = [FUNCTION_TOOL, {"type": "file_search", "vector_store_ids": ["vs_runbooks"]}, {"type": "code_interpreter", "container": {"type": "auto"}}]
+    return {"model": "gpt-4.1-mini", "instructions": "You are the on-call assistant.", "input": f"Disk full on db-1 {prompt}", "tools": tools, "include": ["file_search_call.results"], **extra}
 
 
 @pytest.mark.parametrize("prompt", RESPONSE_SCENARIOS)
@@ -417,3 +418,145 @@ def test_responses_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Open
     raw.ok("POST", f"/responses/{busy['id']}/cancel")
     assert all(s >= 400 for s in statuses), statuses
     assert_replies_conform(recorder, spec, min_replies=len(statuses))
+
+
+# ---------------------------------------------------------------------------------------------
+# What the engine sends
+
+
+def _engine_backend_landed(api: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(f"keep_openaiassistant.backends.{api}") is not None
+
+
+def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_requests: int) -> None:
+    """Every request the engine sent has a body (and query) its operation accepts, and every
+    Assistants request carries ``OpenAI-Beta: assistants=v2`` (required, though undeclared);
+    the replies it got fit the spec as well."""
+    found = _Problems()
+    sent = recorder.requests()
+    for ex in sent:
+        where = _template(spec, ex.method, ex.path)
+        found.add(where, spec.check_request(ex.method, ex.path, ex.request_body, ex.query))
+        if ex.path.startswith(("/v1/threads", "/v1/assistants")) and ex.headers.get("openai-beta") != "assistants=v2":
+            found.add(where, [Problem(f"{ex.method} {ex.path} request", "header OpenAI-Beta", f"sent {ex.headers.get('openai-beta')!r}", "assistants=v2 (required by the service, not declared in the spec)")])
+    assert len(sent) >= min_requests, f"only {len(sent)} requests were recorded"
+    # The replies the engine got are held to the spec too: its flows reach states (polled runs,
+    # file search results) the raw tests above may not.
+    for ex in recorder.api_exchanges():
+        found.add(_template(spec, ex.method, ex.path), spec.check_response(ex.method, ex.path, ex.status, ex.reply))
+    for ev in recorder.events:
+        found.add(f"SSE {ev.name}", spec.check_event(ev.name, ev.data))
+    assert not found, "the engine's requests (or the replies it got) depart from OpenAI's OpenAPI spec:\n" + found.report()
+
+
+TRIAGE_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "triage",
+        "strict": True,
+        "schema": {"type": "object", "properties": {"summary": {"type": "string"}, "severity": {"type": "string", "enum": ["low", "high"]}}, "required": ["summary", "severity"], "additionalProperties": False},
+    },
+}
+
+
+@pytest.fixture(params=["assistants", "responses"])
+def engine_api(request: pytest.FixtureRequest) -> str:
+    api = str(request.param)
+    if not _engine_backend_landed(api):
+        pytest.skip(f"the {api} backend (keep_openaiassistant/backends/{api}.py) has not landed yet")
+    return api
+
+
+@pytest.fixture
+def refuse_stream(emulator: Emulator, request: pytest.FixtureRequest) -> Iterator[bool]:
+    """Run an engine test twice: streamed, and with the server refusing streams (so polled)."""
+    refuse = bool(getattr(request, "param", False))
+    emulator.config.extra["refuse_stream"] = refuse
+    try:
+        yield refuse
+    finally:
+        emulator.config.extra.pop("refuse_stream", None)
+
+
+def _profile(api: str) -> dict[str, Any]:
+    if api == "responses":
+        return {"model": "gpt-4.1-mini", "instructions": "You are the on-call assistant.", "vector_store_ids": ("vs_runbooks",), "code_interpreter": True}
+    return {}
+
+
+@pytest.mark.parametrize("refuse_stream", [False, True], indirect=True, ids=["stream", "polling"])
+def test_engine_requests_conform_new_and_continued_thread(engine_api: str, refuse_stream: bool, make_assistant: Callable[..., Any], recorder: Recorder, spec: OpenAPISpec) -> None:
+    assistant = make_assistant(engine_api, **_profile(engine_api))
+    first = assistant.ask("Disk full on db-1 [[json]]")
+    assistant.ask("And the replica?", thread_id=first.thread_id, additional_instructions="Answer briefly.", structured_output_format=TRIAGE_FORMAT)
+    assistant.ask("Summarise [[citations]]", thread_id=first.thread_id, parse_json=False)
+    assert_requests_conform(recorder, spec, min_requests=3)
+
+
+def test_engine_requests_conform_tool_outputs(engine_api: str, make_assistant: Callable[..., Any], recorder: Recorder, spec: OpenAPISpec) -> None:
+    assistant = make_assistant(engine_api, **_profile(engine_api))
+    result = assistant.ask("CPU high on web-3 [[tool:get_metrics]] [[tool:get_logs]]", tool_outputs={"get_metrics": {"cpu": 97}, "get_logs": "OOM killer at 09:12"})
+    assistant.ask("Anything else? [[tool:get_metrics]]", thread_id=result.thread_id, tool_outputs={"get_metrics": "cpu 40%"})
+    assert_requests_conform(recorder, spec, min_requests=4)
+
+
+def test_engine_requests_conform_cancel_on_deadline(engine_api: str, make_assistant: Callable[..., Any], recorder: Recorder, spec: OpenAPISpec) -> None:
+    from keep_openaiassistant.errors import AssistantError
+
+    assistant = make_assistant(engine_api, **_profile(engine_api))
+    with pytest.raises(AssistantError):
+        assistant.ask("Slow analysis [[delay:5]]", max_wait_time=0.3)
+    with pytest.raises(AssistantError):  # unanswered function calls: the engine cancels
+        assistant.ask("Needs data [[tool:get_metrics]]", max_wait_time=2)
+    sent = recorder.requests()
+    assert any(ex.path.endswith("/cancel") for ex in sent), [f"{ex.method} {ex.path}" for ex in sent]
+    assert_requests_conform(recorder, spec, min_requests=3)
+
+
+def test_engine_requests_conform_check_access(engine_api: str, make_assistant: Callable[..., Any], recorder: Recorder, spec: OpenAPISpec) -> None:
+    make_assistant(engine_api, **_profile(engine_api)).check_access()
+    assert_requests_conform(recorder, spec, min_requests=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The checker itself: a conformance gate that cannot fail would prove nothing
+
+
+def test_checker_names_the_field_and_the_spec_rule(spec: OpenAPISpec) -> None:
+    run = {"id": "run_1", "object": "thread.run", "status": "requires_action", "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [{"id": "c", "type": "tool", "function": {"name": "f", "arguments": "{}"}}]}}}
+    problems = spec.check_response("POST", "/v1/threads/thread_1/runs", 200, run)
+    by_field = {p.field: p for p in problems}
+    bad_type = by_field["$.required_action.submit_tool_outputs.tool_calls[0].type"]
+    assert bad_type.expected == '#/components/schemas/RunToolCallObject/properties/type: enum ["function"]'
+    assert any(p.message == "'last_error' is a required property" for p in problems)
+
+
+def test_checker_narrows_a_union_to_the_branch_the_discriminator_names(spec: OpenAPISpec) -> None:
+    event = {"type": "response.output_text.delta", "sequence_number": 3, "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Disk"}
+    problems = spec.check_event("response.output_text.delta", event)
+    assert [(p.field, p.message) for p in problems] == [("$", "'logprobs' is a required property")]
+    assert problems[0].expected.startswith("#/components/schemas/ResponseTextDeltaEvent:")
+
+
+def test_checker_rejects_unknown_request_parameters(spec: OpenAPISpec) -> None:
+    body = {"model": "gpt-4.1-mini", "input": [{"type": "function_call_output", "call_id": "c", "output": "ok", "name": 1}], "tools": [{"type": "function", "name": "f", "parameters": {}, "strict": True, "zzz": 1}], "assistant_id": "asst_1"}
+    fields = {p.field for p in spec.check_request("POST", "/v1/responses", body)}
+    assert {"$.tools[0].zzz", "$.assistant_id"} <= fields
+    run = {"assistant_id": "asst_1", "additional_instructions": "x", "thread": {"messages": [{"role": "user", "content": "hi"}]}}
+    assert [p.field for p in spec.check_request("POST", "/v1/threads/runs", run)] == ["$.additional_instructions"]
+
+
+def test_checker_checks_query_parameters_and_error_envelopes(spec: OpenAPISpec) -> None:
+    query = {p.field for p in spec.check_request("GET", "/v1/threads/thread_1/messages", None, {"order": "newest", "limit": "5", "page": "2"})}
+    assert query == {"?order", "?page"}
+    envelope = spec.check_response("GET", "/v1/threads/thread_1", 404, {"error": {"message": "No thread found", "type": "invalid_request_error"}})
+    assert {p.message for p in envelope} == {"'param' is a required property", "'code' is a required property"}
+
+
+def test_checker_prefers_literal_path_segments_over_parameters(spec: OpenAPISpec) -> None:
+    assert spec.match("POST", "/v1/threads/runs").template == "/threads/runs"  # type: ignore[union-attr]
+    assert spec.match("POST", "/v1/threads/thread_1/runs").template == "/threads/{thread_id}/runs"  # type: ignore[union-attr]
+    assert spec.match("GET", "/v1/responses/resp_1?stream=true").template == "/responses/{response_id}"  # type: ignore[union-attr]
+    assert spec.match("PATCH", "/v1/threads/thread_1") is None
