@@ -226,10 +226,10 @@ def test_thread_busy_until_the_deadline_raises_thread_busy_error(make_assistant:
 def test_stream_cut_mid_run_completes_by_polling_without_rerunning(make_assistant: MakeAssistant, emulator: Emulator) -> None:
     baseline = make_assistant().ask("Disk full [[json]]")
     emulator.stats.reset()
-    result = make_assistant().ask("Disk full [[json]] [[stream_cut:3]]")
+    result = make_assistant().ask("Disk full [[json]] [[stream_cut:3]] [[delay:0.5]]")
     counts = requests(emulator)
     assert counts["POST /v1/threads/runs"] == 1  # the prompt was sent once
-    assert counts["GET /v1/threads/{thread_id}/runs/{run_id}"] >= 1
+    assert counts["GET /v1/threads/{thread_id}/runs/{run_id}"] >= 2  # polled while the run went on
     assert counts["GET /v1/threads/{thread_id}/messages"] == 1
     assert result.response == baseline.response and len(emulator.assistants.store.runs) == 2
 
@@ -392,3 +392,15 @@ def test_every_request_the_engine_sends_fits_openais_spec(make_assistant: MakeAs
     routes = {(r.method, r.path.rsplit("/", 1)[-1]) for r in sent.values()}
     assert {("POST", "runs"), ("POST", "submit_tool_outputs"), ("POST", "cancel"), ("GET", "messages")} <= routes
     assert not problems, format_problems(problems)
+
+
+def test_retried_request_whose_first_attempt_started_the_run_is_followed_not_rerun(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+    """[[stream_cut:0]]: the emulator starts the run, then drops the connection before answering;
+    the SDK retries the POST, which meets our own run on the thread: it is adopted, not re-asked."""
+    assistant = make_assistant(max_retries=1)
+    thread_id = assistant.ask("first").thread_id
+    emulator.stats.reset()
+    result = assistant.ask("flaky network [[stream_cut:0]] [[delay:1.5]]", thread_id=thread_id)
+    assert "turn 2" in result.text
+    assert requests(emulator)["POST /v1/threads/{thread_id}/runs"] == 2  # the SDK's retry ...
+    assert len(emulator.assistants.store.runs) == 2  # ... started no second run

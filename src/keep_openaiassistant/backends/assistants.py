@@ -206,7 +206,8 @@ class _Ask:
                 if other is None or self.state.thread_id is None:
                     raise
                 self.waited_for = other
-                self._wait_for_other_run(other)
+                if self._wait_for_other_run(other):
+                    return  # it was ours after all: follow it
                 continue
             return
 
@@ -331,8 +332,13 @@ class _Ask:
 
     # -- busy threads --------------------------------------------------------------------------
 
-    def _wait_for_other_run(self, other: str) -> None:
-        """Poll someone else's run on our thread until it ends; never cancel it."""
+    def _wait_for_other_run(self, other: str) -> bool:
+        """Poll someone else's run on our thread until it ends; never cancel it.
+
+        True when the "other" run carries our ``keep_ask_id``: the SDK retried our POST after a
+        dropped connection although the first attempt had started the run. That run is then
+        adopted (followed by polling) instead of asking the same question twice.
+        """
         thread_id = self.state.thread_id
         log.info("thread busy; waiting for the other run", extra=self._extra(other_run_id=other))
         interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
@@ -340,9 +346,13 @@ class _Ask:
             try:
                 reply = self.wire.call("GET", f"/threads/{thread_id}/runs/{other}", timeout=self._request_timeout(), context=self._ids())
             except errors.NotFoundError:
-                return  # gone: try again
+                return False  # gone: try again
+            if (reply.data.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
+                log.warning("the busy run is this step's own (a retried request): following it", extra=self._extra(other_run_id=other))
+                self.state.update_run(reply.data)
+                return True
             if reply.data.get("status") in TERMINAL_STATUSES:
-                return
+                return False
             self.deadline.sleep(interval.next(reply.poll_after_ms))
         self._raise_busy(other)
 
@@ -372,10 +382,17 @@ class _Ask:
         if self.state.status == "completed":
             raise _LateAnswer()
         where = f"thread {self.state.thread_id}, run {self.state.run_id}" if self.state.run_id else f"thread {self.state.thread_id}"
-        outcome = "The run was cancelled on the server." if cancelled else (
-            f"Cancelling was requested but not confirmed (status {self.state.status}); the server ends the run "
-            "itself after 10 minutes." if self.state.run_id else "No run was started."
-        )
+        if cancelled:
+            outcome = "The run was cancelled on the server."
+        elif not self.state.run_id:
+            outcome = "No run was started."
+        elif self.state.status in TERMINAL_STATUSES:
+            outcome = f"The run had just ended by itself with status {self.state.status}."
+        else:
+            outcome = (
+                f"Cancelling was requested but not confirmed within {CANCEL_CONFIRM_SECONDS:g} s (status "
+                f"{self.state.status}); the server ends the run itself within 10 minutes of its creation."
+            )
         raise errors.DeadlineExceededError(
             f"No answer within max_wait_time={self.question.max_wait_time:g} s ({where}). {outcome} "
             "What to do: raise max_wait_time for this step, or ask a shorter question.",
