@@ -265,12 +265,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             for event, data in events:
                 if reply.cut_after is not None and sent >= reply.cut_after:
-                    # Drop the connection mid-stream; the producer goes on so server state completes.
-                    for _ in events:
-                        pass
+                    # Drop the connection mid-stream (the client sees the cut now, while the run
+                    # is still going), then let the producer go on so server state completes.
                     self.close_connection = True
                     self.wfile.flush()
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    for _ in events:
+                        pass
                     return
                 frame = _encode_sse(event, data)
                 hook = self.server.event_hook
