@@ -1,0 +1,184 @@
+"""The command line: exit codes and exact error lines, against the in-process emulator.
+
+``main(argv, stdout=, stderr=)`` for most tests (fast); one subprocess for ``emulator`` (it
+serves until SIGINT) and one for ``python -m`` wiring.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from typing import Any
+
+import pytest
+
+from keep_openaiassistant.cli import main
+from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
+
+ENV_NAMES = ("OPENAI_API_KEY", "ASSISTANT_ID", "OPENAI_ASSISTANT_ID", "OPENAI_BASE_URL", "OPENAI_MODEL",
+             "OPENAI_INSTRUCTIONS", "OPENAI_VECTOR_STORE_IDS", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+MISSING_KEY = ("error: OPENAI_API_KEY is not set: export your OpenAI API key, or add --emulator to ask the "
+               "bundled emulator (no key, no network).\n")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, emulator: Emulator, **env: str) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", env.pop("key", "sk-emulator"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_ask_against_the_bundled_emulator_prints_the_step_result() -> None:
+    code, out, err = run("ask", "Disk full on db-1", "--emulator", "--via", "engine")
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert out.startswith("{\n  ")  # pretty by default
+    assert result["status"] == "completed"
+    assert result["thread_id"].startswith("thread_")
+    assert result["backend"] == "assistants"
+    assert result["assistant_id"] == DEFAULT_ASSISTANT_ID
+    assert [m["role"] for m in result["messages"]] == ["user", "assistant"]
+
+
+def test_ask_json_is_one_compact_line() -> None:
+    code, out, _ = run("ask", "Disk full on db-1", "--emulator", "--json", "--via", "engine")
+    assert code == 0
+    assert out.count("\n") == 1 and ", " not in out.split('"response"')[0]
+    assert set(json.loads(out)) >= {"response", "raw_response", "thread_id", "run_id", "status", "messages", "usage", "citations", "files"}
+
+
+def test_ask_emulator_with_the_responses_backend() -> None:
+    code, out, err = run("ask", "Disk full on db-1", "--emulator", "--api", "responses", "--via", "engine")
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert result["backend"] == "responses"
+    assert result["thread_id"].startswith("conv_")
+
+
+def test_missing_key_is_one_line_and_exit_2() -> None:
+    assert run("ask", "Disk full") == (2, "", MISSING_KEY)
+
+
+def test_missing_key_is_exit_2_through_python_dash_m() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    proc = subprocess.run([sys.executable, "-m", "keep_openaiassistant", "ask", "Disk full"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", MISSING_KEY)
+
+
+def test_a_refused_key_is_exit_1_with_the_message_and_no_traceback(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> None:
+    point_at(monkeypatch, emulator, key="bad-key-123", ASSISTANT_ID=DEFAULT_ASSISTANT_ID)
+    code, out, err = run("ask", "Disk full", "--via", "engine")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "401" in err and "Traceback" not in err
+    assert "bad-key-123" not in err
+
+
+def test_a_configuration_error_is_exit_2(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> None:
+    point_at(monkeypatch, emulator)
+    code, out, err = run("ask", "Disk full", "--api", "assistants", "--via", "engine")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: api is 'assistants' but assistant_id is empty: ")
+
+
+def test_a_bad_max_wait_time_is_exit_2_naming_the_parameter() -> None:
+    code, out, err = run("ask", "Disk full", "--emulator", "--max-wait-time", "-5", "--via", "engine")
+    assert (code, out) == (2, "")
+    assert err == "error: max_wait_time must be a positive number of seconds (e.g. 120), got -5.0.\n"
+
+
+def test_thread_id_continues_the_conversation(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> None:
+    point_at(monkeypatch, emulator, OPENAI_ASSISTANT_ID=DEFAULT_ASSISTANT_ID)
+    first = json.loads(run("ask", "Disk full on db-1", "--via", "engine")[1])
+    code, out, _ = run("ask", "What did I ask first?", "--thread-id", first["thread_id"], "--via", "engine")
+    second = json.loads(out)
+    assert code == 0
+    assert second["thread_id"] == first["thread_id"]
+    assert second["run_id"] != first["run_id"]
+    assert [m["content"] for m in second["messages"] if m["role"] == "user"] == ["Disk full on db-1", "What did I ask first?"]
+
+
+def test_via_keep_without_keep_is_a_usage_error() -> None:
+    from keep_openaiassistant.cli import _keep_importable
+
+    if _keep_importable():
+        pytest.skip("Keep is importable here: tests/keep covers --via keep")
+    code, out, err = run("ask", "x", "--emulator", "--via", "keep")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: --via keep: Keep is not importable from ")
+
+
+def test_unknown_option_is_argparse_exit_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        run("ask", "x", "--api", "chat")
+    assert info.value.code == 2
+
+
+def test_emulator_command_serves_until_interrupted() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "keep_openaiassistant", "emulator", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("OpenAI emulator (Assistants API v2, Responses + Conversations) serving at http://127.0.0.1:")
+        base_url = first.rsplit(" ", 1)[1].strip()
+        hint = proc.stdout.readline()
+        assert f"base_url: {base_url}" in hint and DEFAULT_ASSISTANT_ID in hint
+        request = urllib.request.Request(f"{base_url}/assistants/{DEFAULT_ASSISTANT_ID}",
+                                         headers={"Authorization": "Bearer sk-x", "OpenAI-Beta": "assistants=v2"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            body: dict[str, Any] = json.loads(reply.read())
+        assert body["id"] == DEFAULT_ASSISTANT_ID
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_emulator_on_a_busy_port_is_exit_2(emulator: Emulator) -> None:
+    port = emulator.url.rsplit(":", 1)[1]
+    code, out, err = run("emulator", "--port", port)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}: ")
+
+
+def test_doctor_without_keep_is_exit_3() -> None:
+    from keep_openaiassistant.discovery import keep_providers_dir
+
+    if keep_providers_dir() is not None:
+        pytest.skip("Keep is importable here: tests/keep covers doctor")
+    code, out, _ = run("doctor")
+    assert code == 3
+    assert "FAIL  Keep importable: no module keep.providers for " in out
+    assert out.endswith("Keep is not importable here: nothing else to check.\n")
+
+
+def test_doctor_json() -> None:
+    from keep_openaiassistant.discovery import keep_providers_dir
+
+    if keep_providers_dir() is not None:
+        pytest.skip("Keep is importable here")
+    code, out, _ = run("doctor", "--json")
+    report = json.loads(out)
+    assert report["exit_code"] == code == 3
+    assert report["checks"][-1]["ok"] is False

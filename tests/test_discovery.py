@@ -1,0 +1,132 @@
+"""link / unlink / entry inspection on a stand-in Keep providers folder (no Keep needed).
+
+Doctor against a real Keep is in tests/keep/.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from keep_openaiassistant import discovery
+from keep_openaiassistant.cli import main
+from keep_openaiassistant.discovery import ENTRY, SHIM_DIR, DiscoveryError, inspect_entry, link, unlink
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def providers(tmp_path: Path) -> Path:
+    """keep/providers/ as in a Keep source checkout: a regular package with provider folders."""
+    folder = tmp_path / "keep" / "providers"
+    (folder / "openai_provider").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    return folder
+
+
+def test_link_creates_a_symlink_to_the_shim(providers: Path) -> None:
+    message = link(providers)
+    entry = providers / ENTRY
+    assert entry.is_symlink() and entry.resolve() == SHIM_DIR
+    assert (entry / f"{ENTRY}.py").is_file() and (entry / "__init__.py").is_file()
+    assert message.startswith(f"Linked {entry} -> {SHIM_DIR}.")
+    assert inspect_entry(providers).kind == "link"
+
+
+def test_link_twice_is_a_no_op(providers: Path) -> None:
+    link(providers)
+    assert link(providers) == f"Already linked: {providers / ENTRY} -> {SHIM_DIR}"
+
+
+def test_unlink_removes_only_our_link(providers: Path) -> None:
+    link(providers)
+    assert unlink(providers).startswith(f"Removed {providers / ENTRY}")
+    assert not (providers / ENTRY).exists()
+    assert (providers / "openai_provider").is_dir()
+    assert SHIM_DIR.is_dir(), "the link's target is untouched"
+
+
+def test_unlink_without_a_link_is_a_no_op(providers: Path) -> None:
+    assert unlink(providers) == f"Nothing to unlink: {providers / ENTRY} does not exist."
+
+
+def test_link_refuses_to_replace_a_foreign_folder(providers: Path) -> None:
+    (providers / ENTRY).mkdir()
+    (providers / ENTRY / f"{ENTRY}.py").write_text("class OpenaiassistantProvider: ...\n")
+    with pytest.raises(DiscoveryError, match="is not keep-openaiassistant's: not touching it"):
+        link(providers)
+    with pytest.raises(DiscoveryError, match="is not keep-openaiassistant's link: not touching it"):
+        unlink(providers)
+    assert (providers / ENTRY / f"{ENTRY}.py").is_file()
+
+
+def test_a_folder_the_wheel_installed_is_left_to_pip(providers: Path) -> None:
+    wheel_copy = providers / ENTRY
+    wheel_copy.mkdir()
+    for f in SHIM_DIR.glob("*.py"):
+        (wheel_copy / f.name).write_text(f.read_text())
+    assert inspect_entry(providers).kind == "wheel"
+    assert link(providers).startswith("Nothing to do: ")
+    with pytest.raises(DiscoveryError, match="pip uninstall keep-openaiassistant"):
+        unlink(providers)
+
+
+def test_a_stale_link_is_reported_and_unlink_removes_it(providers: Path, tmp_path: Path) -> None:
+    (providers / ENTRY).symlink_to(tmp_path / "gone", target_is_directory=True)
+    assert inspect_entry(providers).kind == "stale-link"
+    with pytest.raises(DiscoveryError, match="run unlink, then link"):
+        link(providers)
+    unlink(providers)
+    assert not (providers / ENTRY).is_symlink()
+
+
+def test_a_link_to_another_copy_of_this_package_is_recognised(providers: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other-checkout" / "keep_shim"
+    other.mkdir(parents=True)
+    for f in SHIM_DIR.glob("*.py"):
+        (other / f.name).write_text(f.read_text())
+    (providers / ENTRY).symlink_to(other, target_is_directory=True)
+    assert inspect_entry(providers).kind == "foreign-link"
+    unlink(providers)
+    assert link(providers).startswith("Linked ")
+
+
+def test_a_folder_that_is_not_keeps_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DiscoveryError, match="is not Keep's providers folder"):
+        link(tmp_path)
+
+
+def test_cli_link_and_unlink_exit_codes(providers: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["link", "--providers-dir", str(providers)], stdout=out, stderr=err) == 0
+    assert main(["unlink", "--providers-dir", str(providers)], stdout=out, stderr=err) == 0
+    (providers / ENTRY).mkdir()
+    assert main(["link", "--providers-dir", str(providers)], stdout=out, stderr=err) == 1
+    assert err.getvalue().startswith(f"error: {providers / ENTRY} exists and is not keep-openaiassistant's")
+
+
+def test_link_without_keep_says_how_to_point_at_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discovery, "keep_providers_dir", lambda: None)
+    with pytest.raises(DiscoveryError, match=r"Keep is not importable from this Python .*--providers-dir"):
+        link()
+
+
+def test_the_wheel_maps_the_shim_into_keeps_folder() -> None:
+    # pyproject's force-include is what puts the provider where Keep looks (discovery A).
+    import tomllib
+
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert mapping == {
+        "src/keep_openaiassistant/keep_shim/__init__.py": f"keep/providers/{ENTRY}/__init__.py",
+        f"src/keep_openaiassistant/keep_shim/{ENTRY}.py": f"keep/providers/{ENTRY}/{ENTRY}.py",
+        f"src/keep_openaiassistant/{ENTRY}.yaml": f"keep/providers/{ENTRY}/{ENTRY}.yaml",
+    }
+    for source in mapping:
+        assert (ROOT / source).is_file()
+
+
+def test_the_shim_only_re_exports() -> None:
+    text = (SHIM_DIR / f"{ENTRY}.py").read_text()
+    assert "from keep_openaiassistant.keep_provider import OpenaiassistantProvider, OpenaiassistantProviderAuthConfig" in text
