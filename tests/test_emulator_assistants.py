@@ -530,3 +530,13 @@ def test_the_default_assistant_cannot_be_deleted(client: openai.OpenAI) -> None:
         client.beta.assistants.delete(DEFAULT_ASSISTANT_ID)
 
     assert client.beta.assistants.retrieve(DEFAULT_ASSISTANT_ID).model == "gpt-4.1-mini"
+
+
+def test_unknown_request_fields_are_refused_like_openai(client: openai.OpenAI) -> None:
+    thread = {"messages": [{"role": "user", "content": "hi"}]}
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.create_and_run(assistant_id=DEFAULT_ASSISTANT_ID, thread=thread, extra_body={"additional_instructions": "Be brief."})
+
+    assert caught.value.body["message"] == "Unknown parameter: 'additional_instructions'."  # type: ignore[index]
+    assert caught.value.code == "unknown_parameter"

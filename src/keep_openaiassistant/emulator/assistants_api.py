@@ -103,7 +103,7 @@ class AssistantsApi:
 
     # -- assistants -------------------------------------------------------------------------
     def create_assistant(self, request: Request) -> JsonReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "assistant")
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise p.missing("model")
@@ -126,7 +126,7 @@ class AssistantsApi:
             return JsonReply(self._assistant(request.params["assistant_id"]).to_dict())
 
     def modify_assistant(self, request: Request) -> JsonReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "assistant")
         with self.store.lock:
             assistant = self._assistant(request.params["assistant_id"])
             for name, limit in (("model", 256), ("name", 256), ("description", 512), ("instructions", p.MAX_CONTENT_CHARS)):
@@ -152,7 +152,7 @@ class AssistantsApi:
 
     # -- threads ----------------------------------------------------------------------------
     def create_thread(self, request: Request) -> JsonReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "thread")
         messages = p.new_messages(body.get("messages"), "messages")
         meta = p.metadata(body)
         with self.store.lock:
@@ -166,7 +166,7 @@ class AssistantsApi:
             return JsonReply(self._thread(request.params["thread_id"]).to_dict())
 
     def modify_thread(self, request: Request) -> JsonReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "modify_thread")
         with self.store.lock:
             thread = self._thread(request.params["thread_id"])
             if "metadata" in body:
@@ -212,7 +212,7 @@ class AssistantsApi:
             return JsonReply(self._message(request)[1].to_dict())
 
     def modify_message(self, request: Request) -> JsonReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "metadata_only")
         with self.store.lock:
             _, message = self._message(request)
             if "metadata" in body:
@@ -243,7 +243,7 @@ class AssistantsApi:
         return params
 
     def create_run(self, request: Request) -> JsonReply | SseReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "run")
         assistant_id = body.get("assistant_id")
         if not isinstance(assistant_id, str):
             raise p.missing("assistant_id")
@@ -261,13 +261,11 @@ class AssistantsApi:
         return self._stream(run, head) if body.get("stream") else self._run_reply(run)
 
     def create_thread_and_run(self, request: Request) -> JsonReply | SseReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "thread_and_run")
         assistant_id = body.get("assistant_id")
         if not isinstance(assistant_id, str):
             raise p.missing("assistant_id")
-        spec = body.get("thread") or {}
-        if not isinstance(spec, dict):
-            raise p.invalid_type("thread", "an object", spec)
+        spec = p.known_fields(body.get("thread") or {}, "thread", prefix="thread.")
         messages = p.new_messages(spec.get("messages"), "thread.messages")
         meta = p.metadata(spec, "metadata")
         params = self._run_params(body)
@@ -301,7 +299,7 @@ class AssistantsApi:
             return self._run_reply(self._run(request))
 
     def modify_run(self, request: Request) -> JsonReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "metadata_only")
         with self.store.lock:
             run = self._run(request)
             if "metadata" in body:
@@ -318,7 +316,7 @@ class AssistantsApi:
             return self._run_reply(run)
 
     def submit_tool_outputs(self, request: Request) -> JsonReply | SseReply:
-        body = request.json()
+        body = p.known_fields(request.json(), "tool_outputs")
         outputs = body.get("tool_outputs")
         if not isinstance(outputs, list):
             raise p.missing("tool_outputs") if outputs is None else p.invalid_type("tool_outputs", "an array", outputs)

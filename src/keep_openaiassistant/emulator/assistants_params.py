@@ -24,6 +24,31 @@ class Listed(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
+# The body fields each request takes (the spec's request schemas, all ``additionalProperties: false``).
+_ASSISTANT = frozenset({"model", "name", "description", "instructions", "reasoning_effort", "tools", "tool_resources", "metadata", "temperature", "top_p", "response_format"})
+_RUN_COMMON = frozenset({"assistant_id", "model", "instructions", "tools", "metadata", "temperature", "top_p", "stream", "max_prompt_tokens", "max_completion_tokens", "truncation_strategy", "tool_choice", "parallel_tool_calls", "response_format"})
+BODY_FIELDS: dict[str, frozenset[str]] = {
+    "assistant": _ASSISTANT,
+    "thread": frozenset({"messages", "metadata", "tool_resources"}),
+    "modify_thread": frozenset({"metadata", "tool_resources"}),
+    "message": frozenset({"role", "content", "attachments", "metadata"}),
+    "metadata_only": frozenset({"metadata"}),
+    "run": _RUN_COMMON | {"additional_instructions", "additional_messages", "reasoning_effort"},
+    "thread_and_run": _RUN_COMMON | {"thread", "tool_resources"},
+    "tool_outputs": frozenset({"tool_outputs", "stream"}),
+}
+
+
+def known_fields(body: Any, kind: str, *, prefix: str = "") -> dict[str, Any]:
+    """``body`` when it is an object of known fields; OpenAI refuses any other field with a 400."""
+    if not isinstance(body, dict):
+        raise invalid_type(prefix.rstrip(".") or "body", "an object", body)
+    for name in body:
+        if name not in BODY_FIELDS[kind]:
+            raise EmulatorError(400, f"Unknown parameter: '{prefix}{name}'.", param=f"{prefix}{name}", code="unknown_parameter")
+    return body
+
+
 def require_beta(request: Request) -> None:
     beta = request.headers.get("openai-beta", "").replace(" ", "")
     if "assistants=v2" in beta.split(","):
@@ -131,8 +156,7 @@ def message_content(value: Any, param: str = "content") -> list[dict[str, Any]]:
 
 def new_message(value: Any, param: str) -> dict[str, Any]:
     """One message of ``thread.messages`` / ``additional_messages`` / POST messages, checked."""
-    if not isinstance(value, dict):
-        raise invalid_type(param, "an object", value)
+    known_fields(value, "message", prefix="" if param == "body" else f"{param}.")
     role = value.get("role")
     if role is None:
         raise missing(f"{param}.role" if param != "body" else "role")
