@@ -267,6 +267,21 @@ def test_charts_become_a_code_interpreter_call_and_a_container_file_citation(cli
     assert annotation["filename"] == "disk_usage.png"
 
 
+def test_search_results_and_code_outputs_appear_only_when_included(client: openai.OpenAI) -> None:
+    plain = create(client, "Disk full [[citations]]")
+    assert plain["output"][0]["results"] is None
+    resp = create(client, "Disk full [[citations]]", include=["file_search_call.results"])
+    assert [(r["file_id"], r["text"]) for r in resp["output"][0]["results"]] == [
+        ("file-runbookdisk", "Run `df -h` and clear /var/log"),
+        ("file-oncallpolicy", "Storage pages go to #storage-oncall"),
+    ]
+    assert get(client, f"/responses/{plain['id']}", **{"include[]": "file_search_call.results"})["output"][0]["results"]
+    chart = create(client, "Plot [[file]]", include=["code_interpreter_call.outputs"])
+    assert chart["output"][0]["outputs"][0]["url"].endswith("/files/file-chartdiskusage/content")
+    with pytest.raises(openai.BadRequestError, match="Supported values"):
+        create(client, "x", include=["everything"])
+
+
 def test_json_schema_format_answers_with_an_instance(client: openai.OpenAI) -> None:
     schema = {"type": "object", "properties": {"severity": {"type": "string", "enum": ["low", "high"]}, "count": {"type": "integer"}}}
     resp = create(client, "Classify", text={"format": {"type": "json_schema", "name": "triage", "schema": schema, "strict": True}})

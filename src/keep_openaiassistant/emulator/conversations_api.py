@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from .http import EmulatorError, JsonReply, Request, Router
-from .responses_items import new_id, normalize_input
+from .responses_items import new_id, normalize_input, query_include, render
 from .responses_state import Conversation, ResponsesState
 
 MAX_NEW_ITEMS = 20
@@ -53,7 +53,7 @@ def list_page(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, A
         if after not in ids:
             raise EmulatorError(400, f"Invalid 'after': no item with id '{after}' in this list.", param="after", code="invalid_value")
         ordered = ordered[ids.index(after) + 1 :]
-    page = ordered[:limit]
+    page = render(ordered[:limit], query_include(query))
     return {
         "object": "list",
         "data": page,
@@ -128,7 +128,8 @@ class ConversationsApi:
             conv = self.state.conversation(req.params["conversation_id"])
             self.state.ensure_unlocked(conv)
             conv.items.extend(items)
-        return JsonReply({"object": "list", "data": items, "has_more": False, "first_id": items[0]["id"] if items else "", "last_id": items[-1]["id"] if items else ""})
+        shown = render(items, query_include(req.query))
+        return JsonReply({"object": "list", "data": shown, "has_more": False, "first_id": items[0]["id"] if items else "", "last_id": items[-1]["id"] if items else ""})
 
     def _item(self, conv: Conversation, item_id: str) -> dict[str, Any]:
         for item in conv.items:
@@ -139,7 +140,7 @@ class ConversationsApi:
     def retrieve_item(self, req: Request) -> JsonReply:
         with self.state.lock:
             conv = self.state.conversation(req.params["conversation_id"])
-            return JsonReply(self._item(conv, req.params["item_id"]))
+            return JsonReply(render([self._item(conv, req.params["item_id"])], query_include(req.query))[0])
 
     def delete_item(self, req: Request) -> JsonReply:
         with self.state.lock:

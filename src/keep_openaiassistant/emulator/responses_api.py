@@ -23,7 +23,7 @@ from typing import Any
 from .conversations_api import ConversationsApi, check_metadata, list_page
 from .http import EmulatorError, JsonReply, Request, Router, SseReply
 from .model import Plan, count_tokens, plan_answer
-from .responses_items import history_chars, item_text, new_id, normalize_input, output_items, truncate_output, usage
+from .responses_items import history_chars, item_text, new_id, normalize_input, output_items, parse_include, query_include, truncate_output, usage
 from .responses_state import Conversation, ResponseRecord, ResponsesState
 from .responses_stream import stream_events
 
@@ -108,8 +108,8 @@ class ResponsesApi:
         ms = self.config.poll_after_ms
         return {} if ms is None else {"openai-poll-after-ms": str(ms)}
 
-    def _json(self, rec: ResponseRecord) -> JsonReply:
-        return JsonReply(self.state.snapshot(rec), headers=self._headers())
+    def _json(self, rec: ResponseRecord, include: frozenset[str] = frozenset()) -> JsonReply:
+        return JsonReply(self.state.snapshot(rec, include=include), headers=self._headers())
 
     # -- POST /v1/responses --------------------------------------------------------------------
 
@@ -149,9 +149,11 @@ class ResponsesApi:
             "truncation": "disabled",
         }
         input_items = normalize_input(body.get("input"))
+        include = parse_include(body.get("include"))
         with self.state.lock:
             conv, history = self._history(body)
             rec = self._plan(echo, input_items, history, conv, background=background, store=store)
+            rec.include = include
             self.state.responses[rec.id] = rec
             if conv is not None:
                 conv.active_response = rec.id
@@ -254,8 +256,9 @@ class ResponsesApi:
 
     def retrieve(self, req: Request) -> JsonReply | SseReply:
         rec = self.state.response(req.params["response_id"])
+        include = query_include(req.query)
         if not _query_flag(req.query, "stream"):
-            return self._json(rec)
+            return self._json(rec, include)
         if not rec.background:
             raise _bad("Streaming a stored response is only supported for responses created with background=true.", "stream")
         raw = req.query.get("starting_after", "-1")
@@ -263,7 +266,7 @@ class ResponsesApi:
             after = int(raw)
         except ValueError:
             raise _bad(f"Invalid 'starting_after': expected an integer, but got '{raw}' instead.", "starting_after", "invalid_type") from None
-        return SseReply(stream_events(self.state, rec, starting_after=after), headers=self._headers())
+        return SseReply(stream_events(self.state, rec, starting_after=after, include=include), headers=self._headers())
 
     def cancel(self, req: Request) -> JsonReply:
         rec = self.state.response(req.params["response_id"])

@@ -150,7 +150,11 @@ def output_items(plan: Plan, *, prompt: str, container_id: str, message_status: 
     parts = [p for message in plan.messages for p in message]
     items: list[dict[str, Any]] = []
     if any(a.type == "file_citation" for p in parts for a in p.annotations):
-        items.append({"type": "file_search_call", "id": new_id("fs"), "status": "completed", "queries": [strip_tags(prompt)], "results": None})
+        results: list[dict[str, Any]] = []
+        for ann in (a for p in parts for a in p.annotations if a.type == "file_citation"):
+            if all(r["file_id"] != ann.file_id for r in results):
+                results.append({"file_id": ann.file_id, "filename": ann.filename, "text": ann.quote, "score": round(0.92 - 0.1 * len(results), 2), "attributes": {}})
+        items.append({"type": "file_search_call", "id": new_id("fs"), "status": "completed", "queries": [strip_tags(prompt)], "results": results})
     if any(p.kind == "image_file" or any(a.type == "file_path" for a in p.annotations) for p in parts):
         items.append(
             {
@@ -159,7 +163,9 @@ def output_items(plan: Plan, *, prompt: str, container_id: str, message_status: 
                 "status": "completed",
                 "container_id": container_id,
                 "code": "import matplotlib.pyplot as plt\n# plot disk usage over the last day\nplt.savefig('/mnt/data/disk_usage.png')",
-                "outputs": None,
+                "outputs": [
+                    {"type": "image", "url": f"/v1/containers/{container_id}/files/{p.file_id}/content"} for p in parts if p.kind == "image_file"
+                ],
             }
         )
     for message in plan.messages:
@@ -167,6 +173,46 @@ def output_items(plan: Plan, *, prompt: str, container_id: str, message_status: 
         if content:
             items.append({"type": "message", "id": new_id("msg"), "status": message_status, "role": "assistant", "content": content})
     return items
+
+
+# Item fields the API leaves null unless the request's ``include`` names them.
+INCLUDABLE = {"file_search_call": ("results", "file_search_call.results"), "code_interpreter_call": ("outputs", "code_interpreter_call.outputs")}
+INCLUDE_VALUES = (
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+)
+
+
+def parse_include(value: Any, param: str = "include") -> frozenset[str]:
+    """``include`` from a body (a list) or a query (``include`` / ``include[]``, one value kept)."""
+    if value is None:
+        return frozenset()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list):
+        raise _bad(f"Invalid type for '{param}': expected an array of strings.", param, "invalid_type")
+    for v in values:
+        if v not in INCLUDE_VALUES:
+            raise _bad(f"Invalid value: '{v}'. Supported values are: {', '.join(repr(x) for x in INCLUDE_VALUES)}.", param, "invalid_value")
+    return frozenset(values)
+
+
+def query_include(query: dict[str, str]) -> frozenset[str]:
+    return parse_include([query[k] for k in ("include", "include[]") if k in query])
+
+
+def render(items: list[dict[str, Any]], include: frozenset[str]) -> list[dict[str, Any]]:
+    """Items as a reply shows them: search results and code outputs only when included."""
+    shown = []
+    for item in items:
+        rule = INCLUDABLE.get(item.get("type", ""))
+        shown.append({**item, rule[0]: None} if rule and rule[1] not in include else item)
+    return shown
 
 
 def truncate_output(items: list[dict[str, Any]], max_chars: int) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .http import EmulatorError
+from .responses_items import render
 
 TERMINAL = frozenset({"completed", "failed", "incomplete", "cancelled"})
 QUEUED_SHARE = 0.1  # share of the model time a background response spends queued
@@ -59,13 +60,17 @@ class ResponseRecord:
     status: str = "queued"
     output: list[dict[str, Any]] = field(default_factory=list)
     completed_at: int | None = None
+    include: frozenset[str] = frozenset()  # ``include`` of the create request
 
     @property
     def initial_status(self) -> str:
         return "queued" if self.background else "in_progress"
 
-    def to_json(self, status: str | None = None) -> dict[str, Any]:
-        """The Response object, as it is now or (``status``) as it was while in that status."""
+    def to_json(self, status: str | None = None, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The Response object, as it is now or (``status``) as it was while in that status.
+
+        ``include``: what this reply's request asks for on top of the create request's.
+        """
         status = status or self.status
         done = status in TERMINAL
         body: dict[str, Any] = {
@@ -78,7 +83,7 @@ class ResponseRecord:
             "conversation": {"id": self.conversation_id} if self.conversation_id else None,
             "error": self.error if status == "failed" else None,
             "incomplete_details": self.incomplete_details if status == "incomplete" else None,
-            "output": list(self.output) if done else [],
+            "output": render(self.output, self.include | include) if done else [],
             "usage": self.usage if done and self.usage is not None else None,
             **self.echo,
         }
@@ -157,10 +162,10 @@ class ResponsesState:
             if rec.status not in TERMINAL:
                 self._finish(rec, "cancelled")
 
-    def snapshot(self, rec: ResponseRecord, status: str | None = None) -> dict[str, Any]:
+    def snapshot(self, rec: ResponseRecord, status: str | None = None, include: frozenset[str] = frozenset()) -> dict[str, Any]:
         """``rec.to_json`` read under the lock, so no reader sees a half-finished response."""
         with self.lock:
-            return rec.to_json(status)
+            return rec.to_json(status, include)
 
     def _finish(self, rec: ResponseRecord, status: str) -> None:
         rec.output = list(rec.final_output) if status in ("completed", "incomplete") else []

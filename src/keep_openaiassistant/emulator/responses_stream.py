@@ -67,7 +67,7 @@ def output_events(output: list[dict[str, Any]], first_sequence: int) -> list[dic
     return events
 
 
-def stream_events(state: ResponsesState, rec: ResponseRecord, *, starting_after: int = -1) -> Iterator[tuple[str, dict[str, Any]]]:
+def stream_events(state: ResponsesState, rec: ResponseRecord, *, starting_after: int = -1, include: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(event name, data)`` for the SSE reply; events numbered ``<= starting_after`` are skipped."""
     head: list[dict[str, Any]] = [
         {"type": "response.created", "sequence_number": 0, "response": state.snapshot(rec, rec.initial_status)},
@@ -77,7 +77,7 @@ def stream_events(state: ResponsesState, rec: ResponseRecord, *, starting_after:
         if event["sequence_number"] > starting_after:
             yield event["type"], event
     state.wait_until_done(rec)
-    final = state.snapshot(rec)
+    final = state.snapshot(rec, include=include)
     terminal = TERMINAL_EVENTS.get(final["status"])
     if terminal is None:
         return  # cancelled: no such event in the Responses API
