@@ -62,7 +62,6 @@ from ..results import AskResult, Message, Usage
 from ..settings import Settings
 from ..wire import Event, EventStream, StreamInterrupted, Wire
 from . import responses_request as request
-from .assistants import refuses_streaming
 from .common import build_response, pending_calls_answerable, tool_output_text
 from .responses_output import FunctionCall, Output, add_usage, conversation_messages, read_output
 from .responses_stream import TERMINAL_STATUSES, ResponseStreamState
@@ -201,7 +200,7 @@ class _Ask:
                     return self.wire.stream("POST", "/responses", body=body, read_timeout=self._read_timeout(), max_retries=0, context=self._ids())
                 return self.wire.call("POST", "/responses", body=body, timeout=self._request_timeout(), max_retries=0, context=self._ids()).data
             except errors.InvalidRequestError as exc:
-                if self.backend.streams and refuses_streaming(exc):
+                if self.backend.streams and _refuses_streaming(exc):
                     self.backend.streams = False  # remembered: saves a refused request per question
                     log.warning("the server refuses to stream; polling from now on", extra=self._extra())
                     continue
@@ -281,7 +280,9 @@ class _Ask:
     def _resume(self, state: ResponseStreamState) -> EventStream | None:
         query: dict[str, Any] = {"stream": "true", "starting_after": -1 if state.last_sequence is None else state.last_sequence, **self._include()}
         try:
-            return self.wire.stream("GET", f"/responses/{self.response_id}", query=query, read_timeout=self._read_timeout(), context=self._ids())
+            # No SDK retries: a resume that fails or stalls is given up for polling, which is
+            # cheaper than the SDK's backoff and bounded by our own deadline.
+            return self.wire.stream("GET", f"/responses/{self.response_id}", query=query, read_timeout=self._read_timeout(), max_retries=0, context=self._ids())
         except errors.AssistantError as exc:
             log.info("resume refused; polling", extra={**self._extra(), "error": exc.message})
             return None
@@ -508,6 +509,12 @@ class _Ask:
 
     def _where(self) -> str:
         return f" (conversation {self.conversation_id}, response {self.response_id})"
+
+
+def _refuses_streaming(error: errors.InvalidRequestError) -> bool:
+    """True for a 400 saying the server (or a proxy in front of it) does not support ``stream``."""
+    text = error.message.lower()
+    return "stream" in text and (error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text)
 
 
 def _retry_after(exc: errors.ApiError) -> float | None:
