@@ -20,7 +20,9 @@ import pytest
 from openai import AssistantEventHandler
 from openapi_check import OpenAPISpec, format_problems
 
-from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
+from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator, EmulatorConfig
+from keep_openaiassistant.emulator.assistants_store import AssistantsStore, RunRec
+from keep_openaiassistant.emulator.assistants_stream import WAKE_SLICE, RunStream
 
 # The Assistants methods are deprecated in the SDK (the API was shut down); they still work.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -540,3 +542,52 @@ def test_unknown_request_fields_are_refused_like_openai(client: openai.OpenAI) -
 
     assert caught.value.body["message"] == "Unknown parameter: 'additional_instructions'."  # type: ignore[index]
     assert caught.value.code == "unknown_parameter"
+
+
+# -- the state machine without sockets -------------------------------------------------------
+
+
+class FakeTime:
+    """An injected clock; ``sleep`` moves it, so a stream's waits take no real time."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def started_run(fake: FakeTime, prompt: str, model_time: float = 1.0) -> tuple[AssistantsStore, RunRec]:
+    store = AssistantsStore(EmulatorConfig(model_time=model_time, clock=fake.clock, sleep=fake.sleep))
+    thread = store.new_thread(metadata={}, tool_resources=None)
+    store.add_message(thread, role="user", content=[{"type": "text", "text": {"value": prompt, "annotations": []}}])
+    return store, store.start_run(thread, store.assistants[DEFAULT_ASSISTANT_ID], {})
+
+
+def test_a_run_is_queued_then_in_progress_then_completed_by_the_clock() -> None:
+    fake = FakeTime()
+    store, run = started_run(fake, "disk full")
+    seen = []
+    for at in (0.0, 0.09, 0.1, 0.99, 1.0):
+        fake.now = 100.0 + at
+        store.advance(run)
+        seen.append(run.status)
+
+    assert seen == ["queued", "queued", "in_progress", "in_progress", "completed"]
+    assert run.completed_at == run.created_at + 1 and run.usage is not None
+
+
+def test_a_streamed_run_waits_the_model_time_through_the_injected_sleep() -> None:
+    fake = FakeTime()
+    store, run = started_run(fake, "disk full [[multipart]]", model_time=2.0)
+
+    names = [name for name, _ in RunStream(store, run, announced="queued").events()]
+
+    assert 2.0 <= fake.slept < 2.0 + WAKE_SLICE
+    assert names[0] == "thread.run.in_progress" and names[-2:] == ["thread.run.completed", "done"]
+    assert names.count("thread.message.completed") == 2 and run.status == "completed"

@@ -266,6 +266,7 @@ class AssistantsStore:
         latest = users[-1] if users else None
         prior = thread.messages[: thread.messages.index(latest)] if latest else thread.messages
         prompt = text_of(latest.content) if latest else ""
+        history_chars = sum(len(text_of(m.content)) for m in prior)
         response_format = params.get("response_format") or assistant.response_format or "auto"
         json_schema = None
         if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
@@ -278,7 +279,7 @@ class AssistantsStore:
         if params.get("additional_instructions"):
             instructions = f"{instructions}\n\n{params['additional_instructions']}".strip()
         now = self.now()
-        plan = plan_answer(prompt, turn=len(users), history_chars=sum(len(text_of(m.content)) for m in prior), instructions=instructions, json_schema=json_schema, model_time=self.config.model_time)
+        plan = plan_answer(prompt, turn=len(users), history_chars=history_chars, instructions=instructions, json_schema=json_schema, model_time=self.config.model_time)
         truncation = params.get("truncation_strategy") or {"type": "auto", "last_messages": None}
         run = RunRec(
             id=new_id("run"), thread_id=thread.id, assistant_id=assistant.id, model=params.get("model") or assistant.model,
@@ -288,7 +289,7 @@ class AssistantsStore:
             top_p=params.get("top_p", assistant.top_p), max_prompt_tokens=params.get("max_prompt_tokens"),
             max_completion_tokens=params.get("max_completion_tokens"), truncation_strategy=truncation,
             created=now, created_at=self.stamp(now), expires=now + EXPIRY_SECONDS, expires_at=self.stamp(now) + EXPIRY_SECONDS,
-            prompt=prompt, turn=len(users), history_chars=sum(len(text_of(m.content)) for m in prior), json_schema=json_schema,
+            prompt=prompt, turn=len(users), history_chars=history_chars, json_schema=json_schema,
             plan=plan, queued_until=now + plan.model_time * QUEUED_SHARE, due=now + plan.model_time,
         )  # fmt: skip
         thread.runs.append(run)
@@ -300,7 +301,7 @@ class AssistantsStore:
         """Answer the pending calls (by call id): the run works again for the model time."""
         now = self.now()
         for call_id, output in outputs.items():
-            self.run_tool_output(run, call_id, output)
+            self._record_output(run, call_id, output)
         run.required_action = None
         run.status = "in_progress"
         run.plan = plan_answer(run.prompt, turn=run.turn, history_chars=run.history_chars, instructions=run.instructions, json_schema=run.json_schema, tool_outputs=dict(run.tool_outputs), model_time=self.config.model_time)
@@ -309,7 +310,8 @@ class AssistantsStore:
             if step.type == "tool_calls" and step.status == "in_progress":
                 step.status, step.completed_at = "completed", self.stamp(now)
 
-    def run_tool_output(self, run: RunRec, call_id: str, output: str) -> None:
+    def _record_output(self, run: RunRec, call_id: str, output: str) -> None:
+        """The output goes to the model (by function name) and into the tool_calls step."""
         name = run.pending_calls.pop(call_id)
         run.tool_outputs[name] = output
         for step in run.steps:
@@ -348,9 +350,14 @@ class AssistantsStore:
     def _next(self, run: RunRec) -> tuple[float, str] | None:
         if run.status not in ACTIVE:
             return None
-        due = {"queued": (run.queued_until, "start"), "in_progress": (run.due, "finish"), "cancelling": (run.cancel_due or run.created, "cancelled")}.get(run.status)
         expiry = (run.expires, "expire")
-        return min(due, expiry) if due else expiry
+        if run.status == "queued":
+            return min((run.queued_until, "start"), expiry)
+        if run.status == "in_progress":
+            return min((run.due, "finish"), expiry)
+        if run.status == "cancelling" and run.cancel_due is not None:
+            return min((run.cancel_due, "cancelled"), expiry)
+        return expiry  # requires_action: waits for tool outputs until it expires
 
     def _finish(self, run: RunRec, at: float) -> None:
         plan = run.plan
@@ -372,8 +379,9 @@ class AssistantsStore:
             return
         if plan.outcome in ("completed", "incomplete"):
             thread = self.threads.get(run.thread_id)
-            for parts in plan.messages:
-                self._append_output(run, thread, parts, at)
+            for i, parts in enumerate(plan.messages):
+                # The prompt is read once: its tokens count on the first output step only.
+                self._append_output(run, thread, parts, at, prompt_tokens=plan.prompt_tokens if i == 0 else 0)
             if plan.outcome == "incomplete":
                 run.incomplete_details = {"reason": plan.incomplete_reason}
             self._end(run, plan.outcome, at)
@@ -382,7 +390,8 @@ class AssistantsStore:
             run.last_error = {"code": plan.error_code, "message": plan.error_message}
         self._end(run, plan.outcome, at)
 
-    def _append_output(self, run: RunRec, thread: ThreadRec | None, parts: list[Part], at: float) -> None:
+    def _append_output(self, run: RunRec, thread: ThreadRec | None, parts: list[Part], at: float, *, prompt_tokens: int) -> None:
+        """One answer message, appended to the thread, and the message_creation step naming it."""
         stamp = self.stamp(at)
         message = MessageRec(new_id("msg"), run.thread_id, "assistant", content_from_parts(parts), stamp, assistant_id=run.assistant_id, run_id=run.id, completed_at=stamp)
         if run.plan.outcome == "incomplete":
@@ -395,7 +404,7 @@ class AssistantsStore:
         details = {"type": "message_creation", "message_creation": {"message_id": message.id}}
         step = StepRec(new_id("step"), run.id, run.thread_id, run.assistant_id, "message_creation", details, stamp, status="completed", completed_at=stamp)
         tokens = count_tokens(text_of(message.content))
-        step.usage = {"prompt_tokens": run.plan.prompt_tokens, "completion_tokens": tokens, "total_tokens": run.plan.prompt_tokens + tokens}
+        step.usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens}
         run.steps.append(step)
 
     def _end(self, run: RunRec, status: str, at: float) -> None:
