@@ -330,6 +330,26 @@ def test_function_call_round_trip_on_a_conversation(client: openai.OpenAI) -> No
     assert kinds == ["message", "function_call", "function_call_output", "message"]
 
 
+def test_streamed_function_calls_carry_their_arguments(emulator: Emulator) -> None:
+    _, _, _, events, _ = raw(emulator, "POST", "/responses", {"model": MODEL, "input": "Check [[tool:ping]]", "stream": True})
+    kinds = [d["type"] for _, d in events]
+    assert kinds[2:] == [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    done = events[4][1]
+    assert done["name"] == "ping" and json.loads(done["arguments"])["alert"] == "Check"
+    assert events[5][1]["item"]["arguments"] == done["arguments"]
+
+
+def test_an_unknown_previous_response_is_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError, match="Previous response with id 'resp_gone' not found."):
+        create(client, "x", previous_response_id="resp_gone")
+
+
 def test_an_output_for_an_unknown_call_is_rejected(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="No tool call found"):
         create(client, [{"type": "function_call_output", "call_id": "call_nope", "output": "x"}])

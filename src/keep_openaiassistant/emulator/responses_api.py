@@ -88,6 +88,31 @@ def _text_format(raw: Any) -> dict[str, Any]:
     return {"format": fmt, "verbosity": (raw or {}).get("verbosity") or "medium"}
 
 
+def _echo(body: dict[str, Any], *, model: str, store: bool, max_tokens: int | None) -> dict[str, Any]:
+    """The request fields a Response object repeats, with OpenAI's defaults filled in."""
+    return {
+        "instructions": body.get("instructions"),
+        "max_output_tokens": max_tokens,
+        "max_tool_calls": body.get("max_tool_calls"),
+        "metadata": check_metadata(body.get("metadata")),
+        "model": model,
+        "parallel_tool_calls": body.get("parallel_tool_calls", True) is not False,
+        "previous_response_id": body.get("previous_response_id"),
+        "prompt_cache_key": body.get("prompt_cache_key"),
+        "reasoning": None,
+        "safety_identifier": body.get("safety_identifier"),
+        "service_tier": "default",
+        "store": store,
+        "temperature": body.get("temperature", 1.0),
+        "text": _text_format(body.get("text")),
+        "tool_choice": body.get("tool_choice") or "auto",
+        "tools": _tools(body.get("tools")),
+        "top_logprobs": 0,
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+    }
+
+
 class ResponsesApi:
     def __init__(self, config: Any) -> None:
         self.config = config
@@ -126,28 +151,7 @@ class ResponsesApi:
         max_tokens = body.get("max_output_tokens")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 16):
             raise _bad(f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {max_tokens} instead.", "max_output_tokens", "integer_below_min_value")
-        instructions = body.get("instructions")
-        echo = {
-            "instructions": instructions,
-            "max_output_tokens": max_tokens,
-            "max_tool_calls": body.get("max_tool_calls"),
-            "metadata": check_metadata(body.get("metadata")),
-            "model": model,
-            "parallel_tool_calls": body.get("parallel_tool_calls", True) is not False,
-            "previous_response_id": body.get("previous_response_id"),
-            "prompt_cache_key": body.get("prompt_cache_key"),
-            "reasoning": None,
-            "safety_identifier": body.get("safety_identifier"),
-            "service_tier": "default",
-            "store": store,
-            "temperature": body.get("temperature", 1.0),
-            "text": _text_format(body.get("text")),
-            "tool_choice": body.get("tool_choice") or "auto",
-            "tools": _tools(body.get("tools")),
-            "top_logprobs": 0,
-            "top_p": body.get("top_p", 1.0),
-            "truncation": "disabled",
-        }
+        echo = _echo(body, model=model, store=store, max_tokens=max_tokens)
         input_items = normalize_input(body.get("input"))
         include = parse_include(body.get("include"))
         with self.state.lock:
