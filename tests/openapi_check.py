@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 SPEC_PATH = Path(__file__).parent / "spec" / "openapi.yaml"
@@ -188,7 +188,7 @@ class OpenAPISpec:
 
     def __init__(self, path: Path = SPEC_PATH) -> None:
         self.doc = load_spec(path)
-        self._registry: Registry[Any] = Registry().with_resource(_SPEC_URI, Resource(contents=self.doc, specification=DRAFT202012))
+        self._registry: Registry[Any] = Registry().with_resource(_SPEC_URI, DRAFT202012.create_resource(self.doc))
         self._routes: list[tuple[str, re.Pattern[str], int, str]] = []
         for template, item in self.doc["paths"].items():
             if "?" in template:  # "/responses?beta=true": a documentation alias, not a route

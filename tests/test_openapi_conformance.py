@@ -52,6 +52,7 @@ class Event:
     path: str
     name: str | None
     data: Any
+    stream: str  # which reply the event belongs to: "POST /v1/responses#<id>"
 
 
 def _snapshot(value: Any) -> Any:
@@ -72,12 +73,19 @@ class Recorder:
         emulator.server.event_hook = self._on_event
 
     def _on_exchange(self, request: Any, status: int, body: Any) -> None:
-        item = Exchange(request.method, request.path, dict(request.query), dict(request.headers), _snapshot(request.body), status, _snapshot(body))
+        try:
+            item = Exchange(request.method, request.path, dict(request.query), dict(request.headers), _snapshot(request.body), status, _snapshot(body))
+        except (TypeError, ValueError) as exc:  # not JSON: worth a failure, not a broken reply
+            item = Exchange(request.method, request.path, {}, {}, None, status, {"unserialisable": str(exc)})
         with self._lock:
             self.exchanges.append(item)
 
     def _on_event(self, request: Any, name: str | None, data: Any) -> None:
-        item = Event(request.method, request.path, name, _snapshot(data))
+        try:
+            snapshot = _snapshot(data)
+        except (TypeError, ValueError) as exc:
+            snapshot = {"unserialisable": str(exc)}
+        item = Event(request.method, request.path, name, snapshot, f"{request.method} {request.path}#{id(request)}")
         with self._lock:
             self.events.append(item)
             if not any(r is request for r in self._streamed):
@@ -104,7 +112,8 @@ class _Problems:
 
     def add(self, key: str, problems: list[Problem]) -> None:
         for p in problems:
-            k = (key, p.field, p.message if "is a required property" in p.message or len(p.message) < 120 else p.expected)
+            # Long messages quote the whole instance, which differs each time: group those by rule.
+            k = (key, p.field, p.message if len(p.message) < 120 else p.expected)
             first, n = self.seen.get(k, (p, 0))
             self.seen[k] = (first, n + 1)
 
@@ -118,19 +127,66 @@ class _Problems:
         return bool(self.seen)
 
 
+def _invariants(obj: Any, where: str) -> list[Problem]:
+    """What the spec's prose (not its schemas) says about a run's or a response's fields by status."""
+    if not isinstance(obj, dict):
+        return []
+    kind, status = obj.get("object"), obj.get("status")
+    rules: list[tuple[bool, str, str]] = []
+    if kind == "thread.run":
+        rules = [
+            ((status == "requires_action") == (obj.get("required_action") is not None), "$.required_action", "set exactly while status is requires_action"),
+            (status != "failed" or obj.get("last_error") is not None, "$.last_error", "set when status is failed"),
+            (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
+            (status != "completed" or (obj.get("completed_at") is not None and obj.get("usage") is not None), "$.completed_at/usage", "set when status is completed"),
+            (status not in ("queued", "in_progress") or obj.get("usage") is None, "$.usage", "null until the run ends"),
+            (status != "cancelled" or obj.get("cancelled_at") is not None, "$.cancelled_at", "set when status is cancelled"),
+            (status != "failed" or obj.get("failed_at") is not None, "$.failed_at", "set when status is failed"),
+        ]
+    elif kind == "response":
+        rules = [
+            (status != "failed" or obj.get("error") is not None, "$.error", "set when status is failed"),
+            (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
+            (status != "completed" or obj.get("usage") is not None, "$.usage", "set when status is completed"),
+        ]
+    return [Problem(where, field, f"status {status!r} with {field[2:]} = {obj.get(field[2:].split('/')[0])!r}", rule) for ok, field, rule in rules if not ok]
+
+
+def _sequence_problems(events: list[Event]) -> list[Problem]:
+    """Responses stream events: sequence_number strictly increases within each stream."""
+    by_stream: dict[str, list[int]] = {}
+    for ev in events:
+        if isinstance(ev.data, dict) and isinstance(ev.data.get("sequence_number"), int):
+            by_stream.setdefault(ev.stream, []).append(ev.data["sequence_number"])
+    return [
+        Problem(f"SSE stream of {stream.split('#')[0]}", "$.sequence_number", f"not strictly increasing: {numbers[:20]}", "each event's sequence_number above the previous one's")
+        for stream, numbers in by_stream.items()
+        if any(b <= a for a, b in zip(numbers, numbers[1:]))
+    ]
+
+
 def _template(spec: OpenAPISpec, method: str, path: str) -> str:
     op = spec.match(method, path)
     return f"{method} {op.template if op else path}"
+
+
+def _check_replies(found: _Problems, spec: OpenAPISpec, replies: list[Exchange], events: list[Event]) -> None:
+    for ex in replies:
+        where = _template(spec, ex.method, ex.path)
+        found.add(where, spec.check_response(ex.method, ex.path, ex.status, ex.reply))
+        found.add(where, _invariants(ex.reply, f"{ex.method} {ex.path} -> {ex.status}"))
+    for ev in events:
+        found.add(f"SSE {ev.name}", spec.check_event(ev.name, ev.data))
+        payload = ev.data.get("response") if isinstance(ev.data, dict) and "sequence_number" in ev.data else ev.data
+        found.add(f"SSE {ev.name}", _invariants(payload, f"SSE {ev.name}"))
+    found.add("SSE", _sequence_problems(events))
 
 
 def assert_replies_conform(recorder: Recorder, spec: OpenAPISpec, *, min_replies: int = 1, min_events: int = 0) -> None:
     """Every JSON reply and SSE event the emulator sent fits the spec."""
     found = _Problems()
     replies = recorder.api_exchanges()
-    for ex in replies:
-        found.add(_template(spec, ex.method, ex.path), spec.check_response(ex.method, ex.path, ex.status, ex.reply))
-    for ev in recorder.events:
-        found.add(f"SSE {ev.name}", spec.check_event(ev.name, ev.data))
+    _check_replies(found, spec, replies, recorder.events)
     assert len(replies) >= min_replies, f"only {len(replies)} JSON replies were recorded"
     assert len(recorder.events) >= min_events, f"only {len(recorder.events)} SSE events were recorded"
     assert not found, "the emulator departs from OpenAI's OpenAPI spec:\n" + found.report()
@@ -384,7 +440,8 @@ def test_responses_background_cancel_and_resume_conform(raw: Raw, recorder: Reco
     assert cancelled["status"] == "cancelled", cancelled
     quick = raw.ok("POST", "/responses", _response_body("[[citations]]", background=True))
     quick = wait_for(lambda: raw.ok("GET", f"/responses/{quick['id']}"), RESPONSE_TERMINAL)
-    raw.stream("GET", f"/responses/{quick['id']}", query={"stream": "true", "starting_after": 2})
+    resumed = raw.stream("GET", f"/responses/{quick['id']}", query={"stream": "true", "starting_after": 2})
+    assert resumed and resumed[0][1]["sequence_number"] == 3, resumed[:1]
     structured = {"type": "json_schema", "name": "triage", "strict": True, "schema": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"], "additionalProperties": False}}
     raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "Disk full", "text": {"format": structured}, "store": True, "metadata": {"alert": "a1"}})
     assert_replies_conform(recorder, spec, min_replies=5, min_events=1)
@@ -444,10 +501,7 @@ def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_reques
     assert len(sent) >= min_requests, f"only {len(sent)} requests were recorded"
     # The replies the engine got are held to the spec too: its flows reach states (polled runs,
     # file search results) the raw tests above may not.
-    for ex in recorder.api_exchanges():
-        found.add(_template(spec, ex.method, ex.path), spec.check_response(ex.method, ex.path, ex.status, ex.reply))
-    for ev in recorder.events:
-        found.add(f"SSE {ev.name}", spec.check_event(ev.name, ev.data))
+    _check_replies(found, spec, recorder.api_exchanges(), recorder.events)
     assert not found, "the engine's requests (or the replies it got) depart from OpenAI's OpenAPI spec:\n" + found.report()
 
 
@@ -560,3 +614,17 @@ def test_checker_prefers_literal_path_segments_over_parameters(spec: OpenAPISpec
     assert spec.match("POST", "/v1/threads/thread_1/runs").template == "/threads/{thread_id}/runs"  # type: ignore[union-attr]
     assert spec.match("GET", "/v1/responses/resp_1?stream=true").template == "/responses/{response_id}"  # type: ignore[union-attr]
     assert spec.match("PATCH", "/v1/threads/thread_1") is None
+
+
+def test_invariants_flag_status_fields_the_spec_prose_requires() -> None:
+    failed_run = {"object": "thread.run", "status": "failed", "last_error": None, "failed_at": 1, "required_action": None}
+    assert [p.field for p in _invariants(failed_run, "run")] == ["$.last_error"]
+    waiting = {"object": "thread.run", "status": "in_progress", "required_action": {"type": "submit_tool_outputs"}, "usage": None}
+    assert [p.field for p in _invariants(waiting, "run")] == ["$.required_action"]
+    assert [p.field for p in _invariants({"object": "response", "status": "completed", "usage": None}, "resp")] == ["$.usage"]
+
+
+def test_sequence_numbers_must_increase_within_a_stream() -> None:
+    events = [Event("POST", "/v1/responses", "response.created", {"type": "response.created", "sequence_number": n}, "s1") for n in (0, 1, 1)]
+    events += [Event("POST", "/v1/responses", "response.created", {"type": "response.created", "sequence_number": 0}, "s2")]
+    assert [p.message for p in _sequence_problems(events)] == ["not strictly increasing: [0, 1, 1]"]
