@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 
-from keep_openaiassistant import Assistant, AskResult, Settings, errors
+from keep_openaiassistant import AskResult, Assistant, Settings, errors
 from keep_openaiassistant.backends.assistants import AssistantsBackend, is_openai_host
 from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
 from keep_openaiassistant.wire import _http_module
@@ -166,6 +166,8 @@ def test_tool_outputs_are_submitted_and_the_run_goes_on(make_assistant: MakeAssi
     )
     assert "Tool get_logs said: disk 99% full" in result.text and 'Tool get_metrics said: {"cpu": 12}' in result.text
     assert requests(emulator)["POST /v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"] == 1
+    assert [(c["name"], c["output"]) for c in result.to_dict()["tool_calls"]] == [("get_logs", "disk 99% full"), ("get_metrics", '{"cpu": 12}')]
+    assert all(c["id"].startswith("call_") and '"alert"' in c["arguments"] for c in result.tool_calls)
 
 
 def test_unanswered_tool_call_cancels_the_run_and_raises_action_required(make_assistant: MakeAssistant, emulator: Emulator) -> None:
@@ -263,7 +265,7 @@ def test_polling_honours_the_server_hint_else_starts_fast_and_doubles() -> None:
     for hint, expected in ((100, [0.1, 0.1, 0.1]), (None, [0.05, 0.1, 0.2])):
         slept: list[float] = []
 
-        def sleep(seconds: float) -> None:
+        def sleep(seconds: float, slept: list[float] = slept) -> None:
             slept.append(round(seconds, 3))
             time.sleep(seconds)
 

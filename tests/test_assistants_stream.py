@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keep_openaiassistant.backends.assistants import render
+from keep_openaiassistant.backends.assistants_output import render
 from keep_openaiassistant.backends.assistants_stream import RunStreamState
 from keep_openaiassistant.wire import Event
 

@@ -3,7 +3,9 @@
 Requests per question (the normal case, a server that streams):
 
 - new thread: ONE request, ``POST /threads/runs`` (create-and-run, ``stream: true``); the
-  thread's messages are known locally (the prompt plus the streamed answer);
+  thread's messages are known locally (the prompt plus the streamed answer). With
+  ``additional_instructions`` it is two: create-and-run does not take them (OpenAI's spec,
+  CreateThreadAndRunRequest), so ``POST /threads`` then ``POST /threads/{id}/runs``;
 - continued thread: ``POST /threads/{id}/runs`` with ``additional_messages=[prompt]`` and
   ``stream: true``, then ONE ``GET /threads/{id}/messages?order=desc&limit=100`` for the
   contract's ``messages``. 100 is the API's page maximum: on a longer thread ``messages``
@@ -12,25 +14,35 @@ Requests per question (the normal case, a server that streams):
 When the stream breaks, stalls (no byte for ``Settings.stream_stall_timeout``) or the server
 does not stream, the run is polled (``GET /threads/{t}/runs/{r}``) at
 :class:`~keep_openaiassistant.deadline.PollInterval` intervals — fast at first, the server's
-``openai-poll-after-ms`` when it gives one — and this run's messages are listed with
-``GET /threads/{t}/messages?run_id=R&order=asc``. The prompt is never sent twice. Each run
-carries ``metadata.keep_ask_id`` (a random id): if the stream broke before even the run id
-arrived, the run is found among the thread's runs by that tag. If the thread id is unknown
-too (a new thread whose stream died before its first event) nothing can be found:
-ConnectionFailedError says so, and the server expires such a run after 10 minutes.
+``openai-poll-after-ms`` when it gives one, never a fixed second — and this run's messages are
+listed with ``GET /threads/{t}/messages?run_id=R&order=asc`` (on a continued thread they are
+taken from the history listing when it surely holds them all). "Does not stream" is either a
+server that answers ``stream: true`` with the plain run object, or one that refuses it with a
+400 about ``stream``: the backend then remembers to create runs plainly and poll.
+
+The prompt is asked once. Each run carries ``metadata.keep_ask_id`` (a random id per
+question): if the stream broke before the run id arrived, the run is found among the thread's
+runs by that tag; if the SDK re-sent a POST whose first attempt had started the run (its
+retries cover connection errors), the "busy thread" answer names our own run and it is
+followed, not re-asked. What cannot be recovered: a new thread whose stream died before its
+first event (no thread id): ConnectionFailedError says so, and the server expires that run
+10 minutes after creation; an SDK retry of create-and-run after a dropped connection may
+leave such an orphan thread too (the answer still arrives, on the retried thread).
 
 Policies:
 
 - Answer: all assistant messages of THIS run, all their text parts, in order (never an
   older message of a continued thread). Citation markers become ``[n]``.
-- Terminal statuses: each raises its own :mod:`~keep_openaiassistant.errors` class.
-  ``requires_action``: when ``tool_outputs`` answers every pending call by function name,
-  the outputs are submitted (streamed) and the run goes on, as often as it asks; otherwise
-  the run is cancelled and ActionRequiredError lists the calls.
-- ``max_wait_time`` is a hard deadline: on expiry the run is cancelled (``POST .../cancel``),
-  the cancel confirmed for at most :data:`CANCEL_CONFIRM_SECONDS`, and DeadlineExceededError
-  raised; nothing of ours is left running. A run that completed in that very moment is
-  returned instead.
+- Terminal statuses: each raises its own :mod:`~keep_openaiassistant.errors` class
+  (:func:`.assistants_output.ended_error`). ``requires_action``: when ``tool_outputs``
+  answers every pending call by function name, the outputs are submitted (streamed) and the
+  run goes on, as often as it asks; otherwise the run is cancelled and ActionRequiredError
+  lists the calls.
+- ``max_wait_time`` is a hard deadline: streams read with a timeout that ends at it; on
+  expiry the run is cancelled (``POST .../cancel``), the cancel confirmed for at most
+  :data:`CANCEL_CONFIRM_SECONDS`, and DeadlineExceededError raised; nothing of ours is left
+  running. A run that completed in that very moment is returned instead. Single requests get
+  at least 2 s (a poll just before the deadline may end up to that much after it).
 - Busy thread (400 "already has an active run run_Y" or "Can't add messages ... while a run
   run_Y is active"): run_Y belongs to someone else, so it is never cancelled. We poll it until
   it ends, then retry; ThreadBusyError if the deadline passes first. Concurrent asks on one
@@ -44,10 +56,9 @@ One backend serves many threads at once: all per-question state lives in a :clas
 from __future__ import annotations
 
 import logging
-import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
@@ -56,11 +67,24 @@ import openai
 from .. import errors
 from ..deadline import Clock, Deadline, PollInterval, Sleep
 from ..engine import Question
-from ..results import AskResult, Citation, Message, Usage
+from ..results import AskResult, Message, Usage
 from ..settings import Settings
 from ..wire import ASSISTANTS_BETA, EventStream, StreamInterrupted, Wire
+from .assistants_output import (
+    busy_run_id,
+    ended_error,
+    is_openai_host,
+    refuses_streaming,
+    render,
+    shutdown_error,
+)
 from .assistants_stream import TERMINAL_STATUSES, RunStreamState
-from .common import build_response, marker_filename, normalize_format, pending_calls_answerable, replace_markers, tool_output_text
+from .common import (
+    build_response,
+    normalize_format,
+    pending_calls_answerable,
+    tool_output_text,
+)
 
 log = logging.getLogger("keep_openaiassistant")
 
@@ -68,49 +92,6 @@ log = logging.getLogger("keep_openaiassistant")
 CANCEL_CONFIRM_SECONDS = 1.0
 #: The API's largest page; the contract's ``messages`` of a continued thread are the newest this many.
 MESSAGES_PAGE = 100
-SHUTDOWN_HOSTS = frozenset({"api.openai.com"})
-
-_BUSY = re.compile(r"already has an active run (run_[A-Za-z0-9_-]+)|while a run (run_[A-Za-z0-9_-]+) is active")
-
-
-def busy_run_id(error: errors.AssistantError) -> str | None:
-    """The other run's id when ``error`` is the Assistants API's busy-thread 400, else None."""
-    if not isinstance(error, errors.InvalidRequestError):
-        return None
-    found = _BUSY.search(error.message)
-    return (found.group(1) or found.group(2)) if found else None
-
-
-def refuses_streaming(error: errors.AssistantError) -> bool:
-    """True for a 400 saying the server (or a proxy) does not support ``stream``."""
-    if not isinstance(error, errors.InvalidRequestError):
-        return False
-    text = error.message.lower()
-    return "stream" in text and (error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text)
-
-
-def shutdown_error(exc: errors.NotFoundError, *, assistant_id: str | None) -> errors.AssistantsApiShutDownError:
-    """The 404 that OpenAI's own Assistants endpoints answer since the shutdown, explained."""
-    return errors.AssistantsApiShutDownError(
-        "OpenAI shut the Assistants API down on 2026-08-26: api.openai.com answers HTTP 404 to its "
-        f"endpoints (assistant {assistant_id or '?'}){exc.where()}. What to do: switch this provider to the "
-        "Responses API — set `api: responses` (or clear `assistant_id` and leave `api` on auto), copy the "
-        "assistant's model and instructions into `model` and `instructions`, its vector store ids (file_search "
-        "tool resources) into `vector_store_ids`, and turn `code_interpreter` on if the assistant had that tool. "
-        "Threads do not carry over: start new conversations. See docs/migration.md.",
-        status_code=exc.status_code,
-        request_id=exc.request_id,
-        code=exc.code,
-        thread_id=exc.thread_id,
-        run_id=exc.run_id,
-    )
-
-
-def is_openai_host(client: openai.OpenAI) -> bool:
-    """True when ``client`` talks to OpenAI itself (where the Assistants API is gone)."""
-    return str(getattr(client.base_url, "host", "")) in SHUTDOWN_HOSTS
-
-
 class AssistantsBackend:
     """The :class:`~keep_openaiassistant.engine.Backend` for the Assistants API v2."""
 
@@ -170,6 +151,7 @@ class _Ask:
         self.new_thread = question.thread_id is None
         self.history_has_more = False
         self.waited_for: str | None = None  # another run we waited for on a busy thread
+        self.answered_calls: list[dict[str, Any]] = []  # {id, name, arguments, output} submitted
 
     # -- the flow ---------------------------------------------------------------------------
 
@@ -298,7 +280,9 @@ class _Ask:
 
     def _submit_tool_outputs(self, calls: list[dict[str, Any]]) -> None:
         outputs = self.question.tool_outputs or {}
-        body = {"tool_outputs": [{"tool_call_id": c["id"], "output": tool_output_text(outputs[c["name"]])} for c in calls]}
+        answered = [{**call, "output": tool_output_text(outputs[call["name"]])} for call in calls]
+        body = {"tool_outputs": [{"tool_call_id": c["id"], "output": c["output"]} for c in answered]}
+        self.answered_calls.extend(answered)
         log.info("submitting tool outputs", extra=self._extra(functions=[c["name"] for c in calls]))
         self.state.expect_more()
         self._send(self._run_path() + "/submit_tool_outputs", body)
@@ -437,47 +421,20 @@ class _Ask:
         )
 
     def _result(self) -> AskResult:
+        """The answer of a run that stopped: this run's messages rendered, or its error."""
         state = self.state
         run = state.run or {}
-        status = state.status
-        ids = {"thread_id": state.thread_id, "run_id": state.run_id}
-        if status == "failed":
-            last = run.get("last_error") or {}
-            raise errors.RunFailedError(
-                f"The run failed{self._where()}: {last.get('code') or 'unknown error'}: {last.get('message') or 'no detail'}. "
-                f"What to do: {_FAILED_ADVICE.get(str(last.get('code')), 'retry the step; if it keeps failing, check the assistant and the prompt')}.",
-                code=last.get("code"),
-                detail=last.get("message"),
-                **ids,
-            )
-        if status == "expired":
-            raise errors.RunExpiredError(
-                f"The server expired the run{self._where()} (Assistants runs expire 10 minutes after creation). "
-                "What to do: retry the step; answer function calls quickly (tool_outputs).",
-                **ids,
-            )
-        if status == "cancelled":
-            raise errors.RunCancelledError(
-                f"The run was cancelled by someone else (another client or the server){self._where()}. "
-                "What to do: retry the step.",
-                **ids,
-            )
+        failure = ended_error(run) if state.status in ("failed", "expired", "cancelled") else None
+        if failure is not None:  # no answer to read: no more requests
+            raise failure
         history: list[dict[str, Any]] | None = None
         if not state.messages_complete:
             history = self._history()
             self._list_run_messages(history)
         text, citations, files = render(state.messages())
-        if status == "incomplete":
-            reason = (run.get("incomplete_details") or {}).get("reason")
-            raise errors.RunIncompleteError(
-                f"The run stopped before finishing its answer{self._where()}: {reason or 'no reason given'}. "
-                "The partial answer is attached. What to do: raise the assistant's token limits or ask for a shorter answer.",
-                reason=reason,
-                partial_text=text,
-                **ids,
-            )
-        if status != "completed":
-            raise errors.AssistantError(f"The run ended with unexpected status {status!r}{self._where()}. What to do: retry the step.", **ids)
+        failure = ended_error(run, partial_text=text)
+        if failure is not None:
+            raise failure
         if not text:
             log.warning("the run completed with an empty answer", extra=self._extra())
         response = build_response(text, self.question, thread_id=state.thread_id, run_id=state.run_id)
@@ -501,6 +458,7 @@ class _Ask:
             ),
             citations=tuple(citations),
             files=tuple(files),
+            tool_calls=tuple(self.answered_calls),
             assistant_id=str(run.get("assistant_id") or self.settings.assistant_id or ""),
             model=str(run.get("model") or ""),
         )
@@ -573,59 +531,3 @@ class _LateAnswer(Exception):
     """Internal: the run completed while we were cancelling it at the deadline."""
 
 
-_FAILED_ADVICE: Mapping[str, str] = {
-    "rate_limit_exceeded": "the key's quota or rate limit is exhausted; check billing and limits, then retry",
-    "server_error": "the server failed; retry the step (Keep: on-failure retry)",
-    "invalid_prompt": "the prompt was refused; rephrase it or check the assistant's instructions",
-}
-
-
-def render(messages: list[dict[str, Any]]) -> tuple[str, list[Citation], list[str]]:
-    """Text, citations and produced files of ``messages`` (message objects, in order).
-
-    Text parts are joined with blank lines; each distinct annotation becomes one
-    :class:`Citation` numbered from 1 and its marker in the text becomes ``[n]``; image_file
-    parts and file_path annotations name the produced ``files``.
-    """
-    texts: list[str] = []
-    citations: list[Citation] = []
-    seen: dict[tuple[str, str, str], int] = {}
-    files: list[str] = []
-    for message in messages:
-        for part in message.get("content") or []:
-            kind = part.get("type")
-            if kind == "image_file":
-                file_id = (part.get("image_file") or {}).get("file_id")
-                if file_id and file_id not in files:
-                    files.append(file_id)
-            elif kind == "refusal" and part.get("refusal"):
-                texts.append(str(part["refusal"]))
-            elif kind == "text":
-                text = part.get("text") or {}
-                for ann in text.get("annotations") or []:
-                    cite = _citation(ann, len(citations) + 1)
-                    if cite is None:
-                        continue
-                    key = (cite.type, cite.file_id, cite.marker)
-                    if key not in seen:
-                        seen[key] = cite.index
-                        citations.append(cite)
-                    if cite.type == "file_path" and cite.file_id not in files:
-                        files.append(cite.file_id)
-                if text.get("value"):
-                    texts.append(str(text["value"]))
-    joined = "\n\n".join(texts)
-    return replace_markers(joined, citations), citations, files
-
-
-def _citation(ann: Mapping[str, Any], index: int) -> Citation | None:
-    kind = str(ann.get("type") or "")
-    if kind not in ("file_citation", "file_path"):
-        return None
-    detail = ann.get(kind) or {}
-    file_id = str(detail.get("file_id") or "")
-    if not file_id:
-        return None
-    marker = str(ann.get("text") or "")
-    filename = str(detail.get("filename") or ann.get("filename") or marker_filename(marker))
-    return Citation(index=index, type=kind, file_id=file_id, quote=str(detail.get("quote") or ""), filename=filename, marker=marker)

@@ -99,7 +99,7 @@ def replace_markers(text: str, citations: Iterable[Citation]) -> str:
     for cite in cites:
         tag = f"[{cite.index}]"
         link = re.compile(r"\[([^\]]*)\]\(" + re.escape(cite.marker) + r"\)")
-        text = link.sub(lambda m, tag=tag: f"{m.group(1)} {tag}" if m.group(1) else tag, text)
+        text = link.sub(lambda m: f"{m.group(1)} {tag}" if m.group(1) else tag, text)  # noqa: B023 - used at once
         text = text.replace(cite.marker, tag)
     by_name = {c.filename: c.index for c in cites if c.filename}
 

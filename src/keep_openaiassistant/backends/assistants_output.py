@@ -1,0 +1,161 @@
+"""Reading the Assistants API's answers: run endings, error replies, message content.
+
+Pure functions over the wire's plain dicts (field names from OpenAI's OpenAPI spec:
+RunObject, MessageObject, MessageContentTextAnnotations*), no I/O, so that every way a run
+can end and every shape of content is tested without a server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import openai
+
+from .. import errors
+from ..results import Citation
+from .common import marker_filename, replace_markers
+
+SHUTDOWN_HOSTS = frozenset({"api.openai.com"})
+
+_BUSY = re.compile(r"already has an active run (run_[A-Za-z0-9_-]+)|while a run (run_[A-Za-z0-9_-]+) is active")
+
+
+def busy_run_id(error: errors.AssistantError) -> str | None:
+    """The other run's id when ``error`` is the Assistants API's busy-thread 400, else None."""
+    if not isinstance(error, errors.InvalidRequestError):
+        return None
+    found = _BUSY.search(error.message)
+    return (found.group(1) or found.group(2)) if found else None
+
+
+def refuses_streaming(error: errors.AssistantError) -> bool:
+    """True for a 400 saying the server (or a proxy) does not support ``stream``."""
+    if not isinstance(error, errors.InvalidRequestError):
+        return False
+    text = error.message.lower()
+    return "stream" in text and (error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text)
+
+
+def shutdown_error(exc: errors.NotFoundError, *, assistant_id: str | None) -> errors.AssistantsApiShutDownError:
+    """The 404 that OpenAI's own Assistants endpoints answer since the shutdown, explained."""
+    return errors.AssistantsApiShutDownError(
+        "OpenAI shut the Assistants API down on 2026-08-26: api.openai.com answers HTTP 404 to its "
+        f"endpoints (assistant {assistant_id or '?'}){exc.where()}. What to do: switch this provider to the "
+        "Responses API — set `api: responses` (or clear `assistant_id` and leave `api` on auto), copy the "
+        "assistant's model and instructions into `model` and `instructions`, its vector store ids (file_search "
+        "tool resources) into `vector_store_ids`, and turn `code_interpreter` on if the assistant had that tool. "
+        "Threads do not carry over: start new conversations. See docs/migration.md.",
+        status_code=exc.status_code,
+        request_id=exc.request_id,
+        code=exc.code,
+        thread_id=exc.thread_id,
+        run_id=exc.run_id,
+    )
+
+
+def is_openai_host(client: openai.OpenAI) -> bool:
+    """True when ``client`` talks to OpenAI itself (where the Assistants API is gone)."""
+    return str(getattr(client.base_url, "host", "")) in SHUTDOWN_HOSTS
+
+
+_FAILED_ADVICE: Mapping[str, str] = {
+    "rate_limit_exceeded": "the key's quota or rate limit is exhausted; check billing and limits, then retry",
+    "server_error": "the server failed; retry the step (Keep: on-failure retry)",
+    "invalid_prompt": "the prompt was refused; rephrase it or check the assistant's instructions",
+}
+
+
+def render(messages: list[dict[str, Any]]) -> tuple[str, list[Citation], list[str]]:
+    """Text, citations and produced files of ``messages`` (message objects, in order).
+
+    Text parts are joined with blank lines; each distinct annotation becomes one
+    :class:`Citation` numbered from 1 and its marker in the text becomes ``[n]``; image_file
+    parts and file_path annotations name the produced ``files``.
+    """
+    texts: list[str] = []
+    citations: list[Citation] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    files: list[str] = []
+    for message in messages:
+        for part in message.get("content") or []:
+            kind = part.get("type")
+            if kind == "image_file":
+                file_id = (part.get("image_file") or {}).get("file_id")
+                if file_id and file_id not in files:
+                    files.append(file_id)
+            elif kind == "refusal" and part.get("refusal"):
+                texts.append(str(part["refusal"]))
+            elif kind == "text":
+                text = part.get("text") or {}
+                for ann in text.get("annotations") or []:
+                    cite = _citation(ann, len(citations) + 1)
+                    if cite is None:
+                        continue
+                    key = (cite.type, cite.file_id, cite.marker)
+                    if key not in seen:
+                        seen[key] = cite.index
+                        citations.append(cite)
+                    if cite.type == "file_path" and cite.file_id not in files:
+                        files.append(cite.file_id)
+                if text.get("value"):
+                    texts.append(str(text["value"]))
+    joined = "\n\n".join(texts)
+    return replace_markers(joined, citations), citations, files
+
+
+def _citation(ann: Mapping[str, Any], index: int) -> Citation | None:
+    kind = str(ann.get("type") or "")
+    if kind not in ("file_citation", "file_path"):
+        return None
+    detail = ann.get(kind) or {}
+    file_id = str(detail.get("file_id") or "")
+    if not file_id:
+        return None
+    marker = str(ann.get("text") or "")
+    filename = str(detail.get("filename") or ann.get("filename") or marker_filename(marker))
+    return Citation(index=index, type=kind, file_id=file_id, quote=str(detail.get("quote") or ""), filename=filename, marker=marker)
+
+
+def ended_error(run: Mapping[str, Any], *, partial_text: str = "") -> errors.RunError | None:
+    """The error for a run that ended without an answer, or None when it completed.
+
+    Each terminal status has its own class; messages name the ids and say what to do.
+    """
+    status = str(run.get("status") or "")
+    ids = {"thread_id": run.get("thread_id"), "run_id": run.get("id")}
+    where = f" (thread {ids['thread_id']}, run {ids['run_id']})"
+    if status == "completed":
+        return None
+    if status == "failed":
+        last = run.get("last_error") or {}
+        code = last.get("code")
+        advice = _FAILED_ADVICE.get(str(code), "retry the step; if it keeps failing, check the assistant and the prompt")
+        return errors.RunFailedError(
+            f"The run failed{where}: {code or 'unknown error'}: {last.get('message') or 'no detail'}. What to do: {advice}.",
+            code=code,
+            detail=last.get("message"),
+            **ids,
+        )
+    if status == "incomplete":
+        reason = (run.get("incomplete_details") or {}).get("reason")
+        return errors.RunIncompleteError(
+            f"The run stopped before finishing its answer{where}: {reason or 'no reason given'}. The partial answer "
+            "is attached. What to do: raise the assistant's token limits or ask for a shorter answer.",
+            reason=reason,
+            partial_text=partial_text,
+            **ids,
+        )
+    if status == "expired":
+        return errors.RunExpiredError(
+            f"The server expired the run{where} (Assistants runs expire 10 minutes after creation). "
+            "What to do: retry the step; answer function calls quickly (tool_outputs).",
+            **ids,
+        )
+    if status == "cancelled":
+        return errors.RunCancelledError(
+            f"The run was cancelled by someone else (another client or the server){where}. What to do: retry the step.",
+            **ids,
+        )
+    return errors.RunError(f"The run ended with unexpected status {status!r}{where}. What to do: retry the step.", status=status, **ids)
