@@ -208,8 +208,12 @@ def test_only_background_responses_can_be_cancelled(client: openai.OpenAI) -> No
 
 def test_cancelled_background_stream_ends_without_a_terminal_event(emulator: Emulator, client: openai.OpenAI) -> None:
     resp = create(client, "Long [[delay:5]]", background=True)
-    threading.Timer(0.1, lambda: post(client, f"/responses/{resp['id']}/cancel")).start()
+    cancelled: list[Any] = []
+    canceller = threading.Timer(0.1, lambda: cancelled.append(post(client, f"/responses/{resp['id']}/cancel")))
+    canceller.start()
     _, _, _, events, complete = raw(emulator, "GET", f"/responses/{resp['id']}?stream=true")
+    canceller.join()
+    assert cancelled[0]["status"] == "cancelled"
     assert complete and [d["type"] for _, d in events] == ["response.created", "response.in_progress"]
 
 
