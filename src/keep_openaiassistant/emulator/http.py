@@ -94,7 +94,7 @@ class Fault:
     count: int = 1
     message: str = "Injected fault"
     code: str | None = None
-    retry_after_ms: int | None = 0
+    retry_after_ms: int | None = 1  # the SDK ignores 0 and backs off ~0.5-1 s; 1 ms keeps fault tests fast
 
 
 class Faults:
