@@ -293,10 +293,13 @@ ASSISTANT_SCENARIOS = [
     "[[file]]",
     "[[failed]]",
     "[[failed:rate_limit_exceeded]]",
+    "[[failed:invalid_prompt]]",
     "[[incomplete]]",
+    "[[incomplete:max_prompt_tokens]]",
     "[[expired]]",
     "[[cancelled]]",
     "[[empty]]",
+    "[[prose_json]] [[multipart]] [[citations]]",
 ]
 
 
@@ -400,7 +403,24 @@ def test_assistants_stream_events_conform(prompt: str, raw: Raw, recorder: Recor
 # The emulator's Responses and Conversations APIs
 
 
-RESPONSE_SCENARIOS = ["plain", "[[json]]", "[[multipart]]", "[[citations]]", "[[file]]", "[[failed]]", "[[incomplete]]", "[[incomplete:content_filter]]", "[[cancelled]]", "[[expired]]", "[[empty]]", "[[tool:get_metrics]]"]
+RESPONSE_SCENARIOS = [
+    "plain",
+    "[[json]]",
+    "[[multipart]]",
+    "[[citations]]",
+    "[[file]]",
+    "[[failed]]",
+    "[[failed:rate_limit_exceeded]]",
+    "[[failed:invalid_prompt]]",
+    "[[incomplete]]",
+    "[[incomplete:content_filter]]",
+    "[[incomplete:max_prompt_tokens]]",
+    "[[cancelled]]",
+    "[[expired]]",
+    "[[empty]]",
+    "[[tool:get_metrics]]",
+    "[[tool:get_metrics]] [[tool:get_logs]]",
+]
 FUNCTION_TOOL = {"type": "function", "name": "get_metrics", "description": "Metrics of a host.", "parameters": {"type": "object", "properties": {"host": {"type": "string"}}, "required": ["host"], "additionalProperties": False}, "strict": True}
 
 
@@ -426,7 +446,7 @@ def test_responses_replies_conform(prompt: str, raw: Raw, recorder: Recorder, sp
     assert_replies_conform(recorder, spec, min_replies=6)
 
 
-@pytest.mark.parametrize("prompt", ["plain", "[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[incomplete]]", "[[tool:get_metrics]]"])
+@pytest.mark.parametrize("prompt", ["plain", "[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[failed:rate_limit_exceeded]]", "[[incomplete]]", "[[cancelled]]", "[[expired]]", "[[tool:get_metrics]]", "[[stream_cut:5]]"])
 def test_responses_stream_events_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
     events = raw.stream("POST", "/responses", _response_body(prompt, stream=True))
     assert events and events[0][0] == "response.created", events[:1]
