@@ -367,5 +367,5 @@ def _check_listing(report: Report) -> bool:
     if missing:
         report.add(False, "provider listing (UI)", f"install form lacks {', '.join(missing)}", "reinstall keep-openaiassistant")
         return False
-    report.add(True, "provider listing (UI)", f"'{ours.display_name}' with {len(ours.config)} form fields, among {len(providers)} providers")
+    report.add(True, "provider listing (UI)", f"'{getattr(ours, 'display_name', PROVIDER_TYPE)}' with {len(ours.config)} form fields, among {len(providers)} providers")
     return True

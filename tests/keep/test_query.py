@@ -1,0 +1,167 @@
+"""BaseProvider.query() through Keep against the emulator: the contract dict, threads, errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+from _keepenv import KEEP_PRESENT, SKIP_REASON
+
+if not KEEP_PRESENT:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+from keep_openaiassistant.emulator import Emulator
+
+
+def provider_exception() -> type[Exception]:
+    from keep.exceptions.provider_exception import ProviderException
+
+    return ProviderException
+
+
+CONTRACT_KEYS = {"response", "raw_response", "thread_id", "run_id", "status", "messages", "usage", "citations", "files"}
+
+
+@pytest.mark.parametrize(("api", "thread_prefix"), [("assistants", "thread_"), ("responses", "conv_")])
+def test_query_returns_the_contract_dict(make_provider: Any, api: str, thread_prefix: str) -> None:
+    provider = make_provider(api)
+    result = provider.query(prompt="Disk full on db-1")
+    assert CONTRACT_KEYS <= set(result)
+    assert json.loads(json.dumps(result)) == result, "Keep stores results as JSON"
+    assert result["status"] == "completed"
+    assert result["backend"] == api
+    assert result["thread_id"].startswith(thread_prefix)
+    assert set(result["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    assert result["messages"][0] == {"role": "user", "content": "Disk full on db-1"}
+
+
+@pytest.mark.parametrize("api", ["assistants", "responses"])
+def test_a_second_query_with_the_thread_id_continues_the_conversation(make_provider: Any, api: str) -> None:
+    provider = make_provider(api)
+    first = provider.query(prompt="Disk full on db-1")
+    second = provider.query(prompt="Which service owns it?", thread_id=first["thread_id"])
+    assert second["thread_id"] == first["thread_id"]
+    assert second["run_id"] != first["run_id"]
+    users = [m["content"] for m in second["messages"] if m["role"] == "user"]
+    assert users == ["Disk full on db-1", "Which service owns it?"]
+    assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_new_provider_instance_continues_a_thread(make_provider: Any) -> None:
+    # A later workflow (another provider instance) continues from a thread id stored on the alert.
+    first = make_provider(provider_id="first").query(prompt="Disk full on db-1")
+    later = make_provider(provider_id="later").query(prompt="Is it resolved?", thread_id=first["thread_id"])
+    assert later["thread_id"] == first["thread_id"]
+    assert len(later["messages"]) == 4
+
+
+def test_rendered_string_values_are_coerced(make_provider: Any) -> None:
+    result = make_provider().query(prompt='Answer {"severity": "high"}', max_wait_time="30", parse_json="false",
+                                   thread_id="")
+    assert isinstance(result["response"], str)
+    assert result["response"] == result["raw_response"]
+
+
+def test_structured_output_from_a_json_string(make_provider: Any) -> None:
+    fmt = json.dumps({"type": "json_schema", "json_schema": {"name": "triage", "strict": True, "schema": {
+        "type": "object", "properties": {"severity": {"type": "string"}}, "required": ["severity"],
+        "additionalProperties": False}}})
+    result = make_provider().query(prompt="Disk full on db-1", structured_output_format=fmt)
+    assert isinstance(result["response"], dict)
+    assert "severity" in result["response"]
+
+
+def test_keep_internal_keys_from_older_keep_are_ignored(make_provider: Any) -> None:
+    # Keep < 0.51 passes enrich_alert/audit_enabled through to _query.
+    result = make_provider()._query(prompt="Disk full", audit_enabled=True, enrich_alert=[])
+    assert result["status"] == "completed"
+
+
+def test_expose_gives_the_last_thread_id(make_provider: Any) -> None:
+    provider = make_provider()
+    assert provider.expose() == {"thread_id": None}
+    result = provider.query(prompt="Disk full")
+    assert provider.expose() == {"thread_id": result["thread_id"]}
+
+
+def test_a_refused_key_is_a_provider_exception_without_the_key(make_provider: Any) -> None:
+    provider = make_provider(api_key="bad-secret-123")
+    with pytest.raises(provider_exception()) as info:
+        provider.query(prompt="Disk full")
+    message = str(info.value)
+    assert "401" in message and "What to do" in message
+    assert "bad-secret-123" not in message
+
+
+def test_an_unknown_thread_is_a_provider_exception_naming_it(make_provider: Any) -> None:
+    with pytest.raises(provider_exception()) as info:
+        make_provider().query(prompt="Disk full", thread_id="thread_doesnotexist")
+    assert "thread_doesnotexist" in str(info.value)
+    assert info.value.thread_id == "thread_doesnotexist" or "404" in str(info.value)
+
+
+def test_a_bad_step_value_is_a_provider_exception_naming_the_parameter(make_provider: Any) -> None:
+    with pytest.raises(provider_exception()) as info:
+        make_provider().query(prompt="Disk full", max_wait_time="soon")
+    assert str(info.value) == "max_wait_time must be a positive number of seconds (e.g. 120), got 'soon'."
+
+
+def test_a_bad_config_fails_at_construction_naming_the_field(make_provider: Any) -> None:
+    from keep.exceptions.provider_config_exception import ProviderConfigException
+
+    with pytest.raises(provider_exception()) as info:
+        make_provider(api="assistants", assistant_id="")
+    assert isinstance(info.value, ProviderConfigException)
+    assert info.value.field == "assistant_id"
+    assert str(info.value).startswith("Provider oncall_assistant is misconfigured: api is 'assistants' but assistant_id is empty")
+
+
+def test_validate_scopes_all_true(make_provider: Any) -> None:
+    assert make_provider().validate_scopes() == {"authenticated": True, "assistant": True}
+
+
+def test_validate_scopes_reports_a_refused_key_without_raising(make_provider: Any) -> None:
+    scopes = make_provider(api_key="bad-key").validate_scopes()
+    assert "401" in scopes["authenticated"]
+    assert scopes["assistant"] is not True
+
+
+def test_validate_scopes_reports_a_missing_assistant(make_provider: Any) -> None:
+    scopes = make_provider(assistant_id="asst_missing").validate_scopes()
+    assert scopes["authenticated"] is True
+    assert "asst_missing" in scopes["assistant"]
+
+
+def test_validate_scopes_never_raises_on_a_dead_server(make_provider: Any) -> None:
+    scopes = make_provider(base_url="http://127.0.0.1:9/v1").validate_scopes()
+    assert set(scopes) >= {"authenticated", "assistant"}
+    assert all(v is not True for v in scopes.values())
+
+
+def test_validate_scopes_has_no_side_effects(make_provider: Any, emulator: Emulator) -> None:
+    provider = make_provider()
+    before = emulator.stats.snapshot()
+    provider.validate_scopes()
+    after = emulator.stats.snapshot()
+    added = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert added and all(route.startswith("GET ") for route in added), added
+
+
+def test_one_engine_per_provider_even_across_threads(make_provider: Any) -> None:
+    provider = make_provider()
+    seen: list[Any] = []
+    threads = [threading.Thread(target=lambda: seen.append(provider._get_engine())) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(e) for e in seen}) == 1
+
+
+def test_dispose_is_idempotent(make_provider: Any) -> None:
+    provider = make_provider()
+    provider.query(prompt="Disk full")
+    provider.dispose()
+    provider.dispose()
