@@ -410,13 +410,20 @@ def test_a_conversation_takes_at_most_20_new_items(client: openai.OpenAI) -> Non
 
 def test_a_conversation_is_locked_while_a_response_runs_on_it(client: openai.OpenAI) -> None:
     conv = post(client, "/conversations")
-    running = create(client, "First [[delay:0.3]]", conversation=conv["id"], background=True)
+    running = create(client, "First [[delay:5]]", conversation=conv["id"], background=True)
     with pytest.raises(openai.BadRequestError) as raised:
         create(client, "Second", conversation=conv["id"])
     assert raised.value.code == "conversation_locked" and LOCKED in str(raised.value)
     with pytest.raises(openai.BadRequestError, match="conversation"):
         post(client, f"/conversations/{conv['id']}/items", {"items": [{"role": "user", "content": "x"}]})
-    wait_terminal(client, running["id"])
+    post(client, f"/responses/{running['id']}/cancel")
+    # Unlocked; the cancelled response left nothing behind, so this is turn 1 again.
+    assert "(turn 1 of this thread)" in text_of(create(client, "Second", conversation=conv["id"]))
+
+
+def test_a_finished_response_unlocks_its_conversation(client: openai.OpenAI) -> None:
+    conv = post(client, "/conversations")
+    wait_terminal(client, create(client, "First", conversation=conv["id"], background=True)["id"])
     assert "(turn 2 of this thread)" in text_of(create(client, "Second", conversation=conv["id"]))
 
 
@@ -432,7 +439,8 @@ def test_concurrent_responses_on_one_conversation_let_exactly_one_through(emulat
     results: list[str] = []
 
     def ask() -> None:
-        status, _, body, _, _ = raw(emulator, "POST", "/responses", {"model": MODEL, "input": "race", "conversation": conv["id"]})
+        request = {"model": MODEL, "input": "race [[delay:5]]", "conversation": conv["id"], "background": True}
+        status, _, body, _, _ = raw(emulator, "POST", "/responses", request)
         results.append(body["status"] if status == 200 else body["error"]["code"])
 
     threads = [threading.Thread(target=ask) for _ in range(6)]
@@ -440,7 +448,7 @@ def test_concurrent_responses_on_one_conversation_let_exactly_one_through(emulat
         t.start()
     for t in threads:
         t.join()
-    assert sorted(results) == ["completed"] + ["conversation_locked"] * 5
+    assert sorted(results) == ["conversation_locked"] * 5 + ["queued"]
 
 
 # -- request validation, errors, faults ---------------------------------------------------------
