@@ -234,6 +234,8 @@ class _Ask:
             try:
                 self._read(stream, state)
             except StreamInterrupted as exc:
+                if state.finished:
+                    return state.final_response()  # broke after the terminal event: nothing lost
                 if self.deadline.expired:
                     return self._expire()
                 if self.response_id is None:
@@ -274,8 +276,11 @@ class _Ask:
             for event in stream:
                 state.handle(event)
                 self.response_id = state.response_id
-                if state.done or self.deadline.expired:
+                if self.deadline.expired and not state.finished:
                     return
+            # Read to the end even after the terminal event (the server ends the body right
+            # after it): a fully read response returns its connection to the pool, while
+            # closing it early costs a new connection — a TLS handshake — on the next request.
 
     def _resume(self, state: ResponseStreamState) -> EventStream | None:
         query: dict[str, Any] = {"stream": "true", "starting_after": -1 if state.last_sequence is None else state.last_sequence, **self._include()}
