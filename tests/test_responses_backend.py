@@ -350,6 +350,21 @@ def test_unknown_conversation_is_not_found(make: MakeAssistant) -> None:
         make().ask("hello", thread_id="conv_doesnotexist")
 
 
+def test_an_assistants_thread_id_is_refused_before_any_request(make: MakeAssistant, emulator: Emulator) -> None:
+    with pytest.raises(errors.ConfigurationError) as caught:
+        make().ask("hello", thread_id="thread_abc123")
+    assert caught.value.field == "thread_id" and "conv_" in str(caught.value) and "migration" in str(caught.value)
+    assert requests(emulator) == {}
+
+
+def test_one_connection_serves_many_questions(make: MakeAssistant, emulator: Emulator) -> None:
+    assistant = make()
+    thread_id = assistant.ask("first").thread_id
+    for i in range(4):
+        assistant.ask(f"more {i}", thread_id=thread_id)
+    assert emulator.stats.connections == 1  # streams are read to their end, so the connection is reused
+
+
 def test_connection_refused_is_a_clear_connection_error() -> None:
     with Emulator() as emu:
         base_url = emu.base_url

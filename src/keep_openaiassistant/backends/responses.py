@@ -140,6 +140,14 @@ class _Ask:
         self.answered: list[dict[str, Any]] = []
 
     def run(self) -> AskResult:
+        if self.conversation_id and self.conversation_id.startswith("thread_"):
+            raise errors.ConfigurationError(
+                f"thread_id {self.conversation_id} is an Assistants API thread, and this provider uses the Responses API, "
+                "whose threads are conversations (conv_...); threads do not carry over. What to do: leave thread_id empty "
+                "to start a new conversation (see docs/migration.md), or set api: assistants on a server that still "
+                "speaks the Assistants API.",
+                field="thread_id",
+            )
         new = self.conversation_id is None
         if new:
             self.conversation_id = self._create_conversation()
