@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Keep integration: the built wheel inside a real Keep, then uninstalled again.
+#
+# Keep's current release is not on PyPI; keephq 0.2.7 (Dec 2023) is, with old pins (pydantic 1,
+# openai<0.28). So: keephq 0.2.7 installed with --no-deps, plus only the packages its imports
+# need (at keephq's own version ranges, read from its metadata), plus Keep's current SDK pins
+# (openai 1.37.1 on httpx 0.27 — never openai<0.28). Then:
+#   1. the wheel holds keep/providers/openaiassistant_provider/ and nothing else under keep/;
+#   2. installing it puts the provider inside Keep's own providers folder (discovery A);
+#   3. tests/keep/ run against that install (not the source tree), doctor says Keep finds it,
+#      and the provider module's smoke block answers through the emulator;
+#   4. `pip uninstall` removes the provider and Keep still imports.
+# Against a current Keep source checkout instead, see docs/keep.md.
+#
+# Usage: .ci/keep-integration.sh        (venv in .venvs/keep027, reused between runs)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+VENV="$PWD/.venvs/keep027"
+DIST="$PWD/.venvs/keep-dist"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+step() { printf '== %s\n' "$*"; }
+
+step "build the wheel"
+rm -rf "$DIST" && mkdir -p "$DIST"
+"$PYTHON" -m pip wheel -q --no-deps -w "$DIST" .
+WHEEL=$(ls "$DIST"/keep_openaiassistant-*.whl)
+"$PYTHON" - "$WHEEL" <<'PY'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+under_keep = sorted(n for n in names if n.startswith("keep/"))
+expected = [f"keep/providers/openaiassistant_provider/{f}" for f in
+            ("__init__.py", "openaiassistant_provider.py", "openaiassistant_provider.yaml")]
+assert under_keep == expected, f"the wheel must add exactly {expected} under keep/, got {under_keep}"
+print("   wheel adds only", ", ".join(under_keep))
+PY
+
+step "Keep (keephq 0.2.7) in $VENV"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PY="$VENV/bin/python"
+PIP=("$PY" -m pip install -q --disable-pip-version-check)
+"${PIP[@]}" --no-deps "keephq==0.2.7"
+# What `import keep.providers.providers_factory`, the context manager and the workflow parser
+# need, at keephq's own ranges; pydantic at Keep's current pin.
+mapfile -t KEEP_DEPS < <("$PY" - <<'PY'
+import importlib.metadata, re
+needed = {"astunparse", "chevron", "click", "cloud-sql-python-connector", "fastapi", "pymysql", "pympler",
+          "opentelemetry-instrumentation-sqlalchemy", "python-json-logger", "pyyaml", "requests", "sqlalchemy",
+          "sqlmodel", "starlette-context", "validators"}
+for req in importlib.metadata.requires("keephq") or []:
+    name = re.split(r"[\s(<>=!~;\[]", req, maxsplit=1)[0].lower()
+    if name in needed:
+        spec = req[len(name):].split(";")[0].strip().strip("()").replace(" ", "")
+        print(f"{name}{spec}")
+PY
+)
+"${PIP[@]}" "${KEEP_DEPS[@]}" "pydantic==1.10.19" pytz python-dateutil pytest jsonschema 2>&1 \
+  | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
+
+step "install the wheel (openai 1.37.1 / httpx 0.27, Keep's pins)"
+"${PIP[@]}" --force-reinstall --no-deps "$WHEEL"
+"${PIP[@]}" "$WHEEL" "openai==1.37.1" "httpx==0.27.2" 2>&1 | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
+PROVIDERS=$("$PY" -c 'import importlib.util as u; print(list(u.find_spec("keep.providers").submodule_search_locations)[0])')
+test -f "$PROVIDERS/openaiassistant_provider/openaiassistant_provider.py" \
+  || { echo "FAIL: the wheel did not land in Keep's providers folder $PROVIDERS" >&2; exit 1; }
+"$PY" -c 'import keep_openaiassistant, sys; p = keep_openaiassistant.__file__; assert "site-packages" in p, p; print("   testing", p)'
+
+step "tests/keep against the installed wheel"
+# From a scratch directory so that nothing in the source tree shadows the installed package.
+RUN=$(mktemp -d)
+trap 'rm -rf "$RUN"' EXIT
+cp -r tests "$RUN/tests"
+(cd "$RUN" && "$PY" -m pytest -q -p no:cacheprovider tests/keep)
+
+step "doctor and the provider module's smoke block"
+(cd "$RUN" && "$PY" -m keep_openaiassistant doctor)
+(cd "$RUN" && "$PY" -m keep.providers.openaiassistant_provider.openaiassistant_provider "Disk full on db-1" --emulator --json) \
+  | "$PY" -c 'import json, sys; r = json.load(sys.stdin); assert r["status"] == "completed", r; print("   smoke:", r["thread_id"], r["status"])'
+
+step "pip uninstall removes the provider; Keep still imports"
+"$PY" -m pip uninstall -q -y keep-openaiassistant
+"$PY" - "$PROVIDERS" <<'PY'
+import importlib, os, sys
+providers = sys.argv[1]
+entry = os.path.join(providers, "openaiassistant_provider")
+left = [os.path.join(d, f) for d, _, fs in os.walk(entry) for f in fs] if os.path.exists(entry) else []
+assert not left, f"pip uninstall left {left}"
+from keep.providers.providers_factory import ProvidersFactory  # Keep still imports
+try:
+    ProvidersFactory.get_provider_class("openaiassistant")
+except ModuleNotFoundError:
+    print("   provider gone; Keep imports; 'openaiassistant' no longer resolves")
+else:
+    raise SystemExit("FAIL: 'openaiassistant' still resolves after pip uninstall")
+PY
+step "keep integration passed"
