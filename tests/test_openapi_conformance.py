@@ -149,7 +149,35 @@ def _invariants(obj: Any, where: str) -> list[Problem]:
             (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
             (status != "completed" or obj.get("usage") is not None, "$.usage", "set when status is completed"),
         ]
-    return [Problem(where, field, f"status {status!r} with {field[2:]} = {obj.get(field[2:].split('/')[0])!r}", rule) for ok, field, rule in rules if not ok]
+    problems = [Problem(where, field, f"status {status!r} with {field[2:]} = {obj.get(field[2:].split('/')[0])!r}", rule) for ok, field, rule in rules if not ok]
+    return problems + _undeclared_calls(obj, where)
+
+
+def _function_names(tools: Any) -> set[str]:
+    """Function names among a run's or a response's tools (Assistants nest them under "function")."""
+    names = set()
+    for tool in tools if isinstance(tools, list) else []:
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            names.add(str(tool.get("name") or (tool.get("function") or {}).get("name")))
+    return names
+
+
+def _undeclared_calls(obj: dict[str, Any], where: str) -> list[Problem]:
+    """A model can only call a function its request (or assistant) declared; the run and the
+    response echo the tools in force, so a call to any other name is a fidelity bug."""
+    if obj.get("object") == "thread.run":
+        calls = ((obj.get("required_action") or {}).get("submit_tool_outputs") or {}).get("tool_calls") or []
+        called = [(f"$.required_action.submit_tool_outputs.tool_calls[{i}].function.name", (c.get("function") or {}).get("name")) for i, c in enumerate(calls)]
+    elif obj.get("object") == "response":
+        called = [(f"$.output[{i}].name", item.get("name")) for i, item in enumerate(obj.get("output") or []) if item.get("type") == "function_call"]
+    else:
+        return []
+    declared = _function_names(obj.get("tools"))
+    return [
+        Problem(where, field, f"the model calls {name!r}, which the tools in force do not declare", f"a function among $.tools ({', '.join(sorted(declared)) or 'none'})")
+        for field, name in called
+        if name not in declared
+    ]
 
 
 def _sequence_problems(events: list[Event]) -> list[Problem]:
@@ -303,6 +331,14 @@ ASSISTANT_SCENARIOS = [
 ]
 
 
+# The functions the scenarios' [[tool:NAME]] tags call: a model only calls declared functions.
+_FUNCTION_PARAMETERS = {"type": "object", "properties": {"host": {"type": "string"}}, "required": ["host"], "additionalProperties": False}
+ASSISTANT_FUNCTIONS = [
+    {"type": "function", "function": {"name": name, "description": f"{name} of a host.", "parameters": _FUNCTION_PARAMETERS, "strict": True}}
+    for name in ("get_metrics", "get_logs")
+]
+
+
 def _run_and_read(raw: Raw, thread_id: str, run: dict[str, Any]) -> dict[str, Any]:
     """Poll a run to its end, then read everything a client reads about it."""
     run = wait_for(lambda: raw.ok("GET", f"/threads/{thread_id}/runs/{run['id']}"), RUN_TERMINAL)
@@ -363,8 +399,7 @@ def test_assistants_run_replies_conform(prompt: str, raw: Raw, recorder: Recorde
 
 
 def test_assistants_requires_action_and_tool_outputs_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
-    tools = [{"type": "function", "function": {"name": "get_metrics", "parameters": {"type": "object", "properties": {"host": {"type": "string"}}}}}]
-    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "tools": tools, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}})
+    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "tools": ASSISTANT_FUNCTIONS, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}})
     run = _run_and_read(raw, run["thread_id"], run)
     assert run["status"] == "requires_action", run
     calls = run["required_action"]["submit_tool_outputs"]["tool_calls"]
@@ -388,13 +423,13 @@ STREAM_SCENARIOS = ["plain", "[[citations]]", "[[file]]", "[[multipart]]", "[[fa
 
 @pytest.mark.parametrize("prompt", STREAM_SCENARIOS)
 def test_assistants_stream_events_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
-    events = raw.stream("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "stream": True, "thread": {"messages": [{"role": "user", "content": f"Disk full {prompt}"}]}})
+    events = raw.stream("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "stream": True, "tools": ASSISTANT_FUNCTIONS, "thread": {"messages": [{"role": "user", "content": f"Disk full {prompt}"}]}})
     run = next(d for n, d in events if n == "thread.run.created")
     if any(n == "thread.run.requires_action" for n, _ in events):
         calls = [d for n, d in events if n == "thread.run.requires_action"][-1]["required_action"]["submit_tool_outputs"]["tool_calls"]
         events += raw.stream("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/submit_tool_outputs", {"stream": True, "tool_outputs": [{"tool_call_id": c["id"], "output": "ok"} for c in calls]})
     else:
-        events += raw.stream("POST", f"/threads/{run['thread_id']}/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "stream": True, "additional_messages": [{"role": "user", "content": f"again {prompt}"}]})
+        events += raw.stream("POST", f"/threads/{run['thread_id']}/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "stream": True, "tools": ASSISTANT_FUNCTIONS, "additional_messages": [{"role": "user", "content": f"again {prompt}"}]})
     assert events[-1] == ("done", "[DONE]"), events[-1]
     assert_replies_conform(recorder, spec, min_replies=0, min_events=len(events))
 
@@ -421,11 +456,11 @@ RESPONSE_SCENARIOS = [
     "[[tool:get_metrics]]",
     "[[tool:get_metrics]] [[tool:get_logs]]",
 ]
-FUNCTION_TOOL = {"type": "function", "name": "get_metrics", "description": "Metrics of a host.", "parameters": {"type": "object", "properties": {"host": {"type": "string"}}, "required": ["host"], "additionalProperties": False}, "strict": True}
+RESPONSE_FUNCTIONS = [{"type": "function", "name": name, "description": f"{name} of a host.", "parameters": _FUNCTION_PARAMETERS, "strict": True} for name in ("get_metrics", "get_logs")]
 
 
 def _response_body(prompt: str, **extra: Any) -> dict[str, Any]:
-    tools = [FUNCTION_TOOL, {"type": "file_search", "vector_store_ids": ["vs_runbooks"]}, {"type": "code_interpreter", "container": {"type": "auto"}}]
+    tools = [*RESPONSE_FUNCTIONS, {"type": "file_search", "vector_store_ids": ["vs_runbooks"]}, {"type": "code_interpreter", "container": {"type": "auto"}}]
     return {"model": "gpt-4.1-mini", "instructions": "You are the on-call assistant.", "input": f"Disk full on db-1 {prompt}", "tools": tools, "include": ["file_search_call.results"], **extra}
 
 
@@ -438,7 +473,7 @@ def test_responses_replies_conform(prompt: str, raw: Raw, recorder: Recorder, sp
     calls = [item for item in resp.get("output", []) if item.get("type") == "function_call"]
     if calls:
         outputs = [{"type": "function_call_output", "call_id": c["call_id"], "output": '{"cpu": 97}'} for c in calls]
-        resp = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "conversation": conv["id"], "input": outputs, "tools": [FUNCTION_TOOL]})
+        resp = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "conversation": conv["id"], "input": outputs, "tools": RESPONSE_FUNCTIONS})
         assert resp["status"] == "completed", resp
     # previous_response_id chaining, the other way to continue.
     raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "previous_response_id": resp["id"], "input": "And now? Answer in JSON.", "text": {"format": {"type": "json_object"}}})
@@ -498,6 +533,15 @@ def test_responses_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Open
     assert_replies_conform(recorder, spec, min_replies=len(statuses))
 
 
+@pytest.mark.xfail(reason="emulator gap: [[tool:NAME]] makes the model call NAME even when no tool declares it; a real model cannot", strict=False)
+def test_emulator_calls_only_functions_the_request_declares(raw: Raw) -> None:
+    resp = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]"})
+    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}})
+    run = wait_for(lambda: raw.ok("GET", f"/threads/{run['thread_id']}/runs/{run['id']}"), RUN_TERMINAL)
+    problems = _undeclared_calls(resp, "POST /v1/responses") + _undeclared_calls(run, "GET run")
+    assert not problems, "\n".join(map(str, problems))
+
+
 # ---------------------------------------------------------------------------------------------
 # What the engine sends
 
@@ -508,7 +552,7 @@ def _engine_backend_landed(api: str) -> bool:
     return importlib.util.find_spec(f"keep_openaiassistant.backends.{api}") is not None
 
 
-def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_requests: int) -> None:
+def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_requests: int, api: str = "") -> None:
     """Every request the engine sent has a body (and query) its operation accepts, and every
     Assistants request carries ``OpenAI-Beta: assistants=v2`` (required, though undeclared);
     the replies it got fit the spec as well."""
@@ -523,7 +567,10 @@ def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_reques
     # The replies the engine got are held to the spec too: its flows reach states (polled runs,
     # file search results) the raw tests above may not.
     _check_replies(found, spec, recorder.api_exchanges(), recorder.events)
+    gap = _known_gap(found, api)
     assert not found, "the engine's requests (or the replies it got) depart from OpenAI's OpenAPI spec:\n" + found.report()
+    if gap:
+        pytest.xfail(gap)
 
 
 TRIAGE_FORMAT = {
@@ -555,44 +602,66 @@ def refuse_stream(emulator: Emulator, request: pytest.FixtureRequest) -> Iterato
         emulator.config.extra.pop("refuse_stream", None)
 
 
-def _profile(api: str) -> dict[str, Any]:
+# A Responses request can only make the model call functions it declares, and the Responses
+# backend declares none (Settings has no place for them): on OpenAI its tool_outputs path is
+# unreachable. The emulator calls any [[tool:NAME]] regardless, so the engine's tests pass here.
+RESPONSES_FUNCTIONS_GAP = (
+    "engine gap: the Responses backend sends no function tools, so a real model cannot call "
+    "get_metrics/get_logs and tool_outputs never applies on OpenAI (the emulator calls undeclared functions)"
+)
+
+
+def _profile(api: str, raw: Raw) -> dict[str, Any]:
+    """The assistant as a user would configure it; on the Assistants API its functions live on
+    the assistant object, so one is created with the functions the scenarios call."""
     if api == "responses":
         return {"model": "gpt-4.1-mini", "instructions": "You are the on-call assistant.", "vector_store_ids": ("vs_runbooks",), "code_interpreter": True}
-    return {}
+    created = raw.ok("POST", "/assistants", {"model": "gpt-4.1-mini", "name": "triage", "instructions": "You are the on-call assistant.", "tools": [*ASSISTANT_FUNCTIONS, {"type": "code_interpreter"}]})
+    return {"assistant_id": created["id"]}
+
+
+def _known_gap(found: _Problems, api: str) -> str | None:
+    """Drop the undeclared-function findings the Responses engine gap explains; say so."""
+    if api != "responses":
+        return None
+    gap = [k for k, (p, _) in found.seen.items() if "which the tools in force do not declare" in p.message]
+    for k in gap:
+        del found.seen[k]
+    return RESPONSES_FUNCTIONS_GAP if gap else None
 
 
 @pytest.mark.parametrize("refuse_stream", [False, True], indirect=True, ids=["stream", "polling"])
-def test_engine_requests_conform_new_and_continued_thread(engine_api: str, refuse_stream: bool, make_assistant: Callable[..., Any], recorder: Recorder, spec: OpenAPISpec) -> None:
-    assistant = make_assistant(engine_api, **_profile(engine_api))
+def test_engine_requests_conform_new_and_continued_thread(engine_api: str, refuse_stream: bool, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    assistant = make_assistant(engine_api, **_profile(engine_api, raw))
     first = assistant.ask("Disk full on db-1 [[json]]")
     assistant.ask("And the replica?", thread_id=first.thread_id, additional_instructions="Answer briefly.", structured_output_format=TRIAGE_FORMAT)
     assistant.ask("Summarise [[citations]]", thread_id=first.thread_id, parse_json=False)
-    assert_requests_conform(recorder, spec, min_requests=3)
+    assert_requests_conform(recorder, spec, min_requests=3, api=engine_api)
 
 
-def test_engine_requests_conform_tool_outputs(engine_api: str, make_assistant: Callable[..., Any], recorder: Recorder, spec: OpenAPISpec) -> None:
-    assistant = make_assistant(engine_api, **_profile(engine_api))
+def test_engine_requests_conform_tool_outputs(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    assistant = make_assistant(engine_api, **_profile(engine_api, raw))
     result = assistant.ask("CPU high on web-3 [[tool:get_metrics]] [[tool:get_logs]]", tool_outputs={"get_metrics": {"cpu": 97}, "get_logs": "OOM killer at 09:12"})
     assistant.ask("Anything else? [[tool:get_metrics]]", thread_id=result.thread_id, tool_outputs={"get_metrics": "cpu 40%"})
-    assert_requests_conform(recorder, spec, min_requests=4)
+    assert_requests_conform(recorder, spec, min_requests=4, api=engine_api)
 
 
-def test_engine_requests_conform_cancel_on_deadline(engine_api: str, make_assistant: Callable[..., Any], recorder: Recorder, spec: OpenAPISpec) -> None:
+def test_engine_requests_conform_cancel_on_deadline(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
     from keep_openaiassistant.errors import AssistantError
 
-    assistant = make_assistant(engine_api, **_profile(engine_api))
+    assistant = make_assistant(engine_api, **_profile(engine_api, raw))
     with pytest.raises(AssistantError):
         assistant.ask("Slow analysis [[delay:5]]", max_wait_time=0.3)
     with pytest.raises(AssistantError):  # unanswered function calls: the engine cancels
         assistant.ask("Needs data [[tool:get_metrics]]", max_wait_time=2)
     sent = recorder.requests()
     assert any(ex.path.endswith("/cancel") for ex in sent), [f"{ex.method} {ex.path}" for ex in sent]
-    assert_requests_conform(recorder, spec, min_requests=3)
+    assert_requests_conform(recorder, spec, min_requests=3, api=engine_api)
 
 
-def test_engine_requests_conform_check_access(engine_api: str, make_assistant: Callable[..., Any], recorder: Recorder, spec: OpenAPISpec) -> None:
-    make_assistant(engine_api, **_profile(engine_api)).check_access()
-    assert_requests_conform(recorder, spec, min_requests=0)
+def test_engine_requests_conform_check_access(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    make_assistant(engine_api, **_profile(engine_api, raw)).check_access()
+    assert_requests_conform(recorder, spec, min_requests=0, api=engine_api)
 
 
 # ---------------------------------------------------------------------------------------------
