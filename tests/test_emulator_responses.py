@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -488,6 +489,24 @@ def test_an_injected_429_is_retried_by_the_sdk_then_succeeds(emulator: Emulator)
     c = openai.OpenAI(api_key="sk-emulator", base_url=emulator.base_url, max_retries=1)
     assert create(c, "Retry me")["status"] == "completed"
     assert emulator.stats.snapshot()["POST /v1/responses"] == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"input": [{"type": "function_call", "call_id": "c1"}]}, "'input[0].name'"),
+        ({"input": [{"type": "message", "role": "user"}]}, "'input[0].content'"),
+        ({"input": 5}, "Invalid type for 'input'"),
+        ({"tools": [{"type": "web"}]}, "Invalid value: 'web'"),
+        ({"text": {"format": {"type": "json_schema", "schema": {}}}}, "'text.format.name'"),
+        ({"metadata": {"k": 1}}, "'metadata.k'"),
+        ({"background": True, "store": False}, "store=true"),
+        ({"max_output_tokens": 5}, "Expected a value >= 16"),
+    ],
+)
+def test_malformed_requests_are_400_naming_the_parameter(client: openai.OpenAI, fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(openai.BadRequestError, match=re.escape(message)):
+        post(client, "/responses", {"model": MODEL, "input": "x", **fields})
 
 
 def test_model_is_required(client: openai.OpenAI) -> None:

@@ -18,6 +18,14 @@ from .responses_state import Conversation, ResponsesState
 MAX_NEW_ITEMS = 20
 
 
+def json_object(req: Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object."""
+    body = req.json()
+    if not isinstance(body, dict):
+        raise EmulatorError(400, "The body of your request must be a JSON object.")
+    return body
+
+
 def check_metadata(metadata: Any, param: str = "metadata") -> dict[str, str]:
     """OpenAI's metadata limits: at most 16 pairs, keys up to 64 and string values up to 512 chars."""
     if metadata is None:
@@ -90,7 +98,7 @@ class ConversationsApi:
         router.add("DELETE", "/v1/conversations/{conversation_id}/items/{item_id}", self.delete_item)
 
     def create(self, req: Request) -> JsonReply:
-        body = req.json()
+        body = json_object(req)
         metadata = check_metadata(body.get("metadata"))
         items = _new_items(body, required=False)
         conv = Conversation(new_id("conv"), int(time.time()), metadata, items)
@@ -102,7 +110,7 @@ class ConversationsApi:
         return JsonReply(self.state.conversation(req.params["conversation_id"]).to_json())
 
     def update(self, req: Request) -> JsonReply:
-        body = req.json()
+        body = json_object(req)
         if "metadata" not in body:
             raise EmulatorError(400, "Missing required parameter: 'metadata'.", param="metadata", code="missing_required_parameter")
         metadata = check_metadata(body["metadata"])
@@ -123,7 +131,7 @@ class ConversationsApi:
             return JsonReply(list_page(conv.items, req.query))
 
     def add_items(self, req: Request) -> JsonReply:
-        items = _new_items(req.json(), required=True)
+        items = _new_items(json_object(req), required=True)
         with self.state.lock:
             conv = self.state.conversation(req.params["conversation_id"])
             self.state.ensure_unlocked(conv)

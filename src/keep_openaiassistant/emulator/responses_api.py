@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .conversations_api import ConversationsApi, check_metadata, list_page
+from .conversations_api import ConversationsApi, check_metadata, json_object, list_page
 from .http import EmulatorError, JsonReply, Request, Router, SseReply
 from .model import Plan, count_tokens, plan_answer
 from .responses_items import history_chars, item_text, new_id, normalize_input, output_items, parse_include, query_include, truncate_output, usage
@@ -139,7 +139,7 @@ class ResponsesApi:
     # -- POST /v1/responses --------------------------------------------------------------------
 
     def create(self, req: Request) -> JsonReply | SseReply:
-        body = req.json()
+        body = json_object(req)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise _bad("Missing required parameter: 'model'.", "model", "missing_required_parameter")

@@ -80,6 +80,10 @@ def normalize_item(item: Any, param: str) -> dict[str, Any]:
             if field not in item:
                 raise _bad(f"Missing required parameter: '{param}.{field}'.", f"{param}.{field}", "missing_required_parameter")
         return {"type": kind, "id": item.get("id") or new_id("fco"), "call_id": item["call_id"], "output": item["output"], "status": "completed"}
+    required = {"function_call": ("call_id", "name", "arguments")}.get(kind, ())
+    for field in required:
+        if not isinstance(item.get(field), str):
+            raise _bad(f"Missing required parameter: '{param}.{field}'.", f"{param}.{field}", "missing_required_parameter")
     stored = dict(item)
     stored.setdefault("id", new_id({"function_call": "fc", "file_search_call": "fs"}.get(kind, "ci")))
     stored.setdefault("status", "completed")
