@@ -152,6 +152,8 @@ class _Ask:
         self.history_has_more = False
         self.waited_for: str | None = None  # another run we waited for on a busy thread
         self.answered_calls: list[dict[str, Any]] = []  # {id, name, arguments, output} submitted
+        # Set when a plain (not streamed) POST just returned the run: its poll hint, "" if none.
+        self.fresh_hint: str | None = None
 
     # -- the flow ---------------------------------------------------------------------------
 
@@ -224,6 +226,7 @@ class _Ask:
                 return
         reply = self.wire.call("POST", path, body=body, timeout=self._request_timeout(), context=self._ids())
         self.state.update_run(reply.data)
+        self.fresh_hint = reply.poll_after_ms or ""  # the run was just seen: wait before the first poll
         log.info("run polled", extra=self._extra(ask_id=self.ask_id, path=path))
 
     def _create_request(self) -> tuple[str, dict[str, Any]]:
@@ -267,8 +270,15 @@ class _Ask:
             self._recover_run_id()
 
     def _poll(self) -> None:
-        """GET the run until it stops (terminal or requires_action), within the deadline."""
+        """GET the run until it stops (terminal or requires_action), within the deadline.
+
+        Right after a broken stream the first GET goes at once (the run may have ended while
+        the stream was silent); right after a plain POST it waits one interval first.
+        """
         interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
+        if self.fresh_hint is not None:
+            self.deadline.sleep(interval.next(self.fresh_hint))
+            self.fresh_hint = None
         while True:
             if self.deadline.expired:
                 self._expire()
