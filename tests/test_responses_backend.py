@@ -129,6 +129,11 @@ def test_produced_files_are_listed(make: MakeAssistant) -> None:
     assert result.citations[0].type == "file_path" and result.citations[0].filename == "disk_usage.png"
 
 
+def test_empty_answer_completes_with_empty_text(make: MakeAssistant) -> None:
+    result = make().ask("Disk full [[empty]]")
+    assert result.status == "completed" and result.text == "" and result.response == ""
+
+
 # -- JSON -------------------------------------------------------------------------------------------
 
 

@@ -17,12 +17,15 @@ marker). A produced file is both in ``files`` and a ``file_path`` citation.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..results import Citation, Message, Usage
 from .common import replace_markers
+
+# cite(kind, file_id, filename, marker) -> the citation's number
+Cite = Callable[[str, str, str, str], int]
 
 _FILE_IN_URL = re.compile(r"/files/([A-Za-z0-9_-]+)(?:/content)?/?$")
 _RAW_MARKER_AT = re.compile(r"【[^】]*】")
@@ -98,7 +101,7 @@ def read_output(response: Mapping[str, Any]) -> Output:
     return Output(text, tuple(citations), tuple(files), tuple(calls), usage_of(response), rendered)
 
 
-def _cited_text(text: str, annotations: Iterable[Any], cite: Any, files: list[str]) -> str:
+def _cited_text(text: str, annotations: Iterable[Any], cite: Cite, files: list[str]) -> str:
     """The part's text with ``[n]`` at each citation's position (raw 【…】 markers left to replace_markers)."""
     inserts: list[tuple[int, str]] = []
     for ann in annotations:
