@@ -13,6 +13,19 @@
 History comes from ``conversation`` (its items) or ``previous_response_id`` (the chain of
 responses), never both. The turn the model sees is the number of user messages so far; function
 call outputs after the last user message answer the model's ``[[tool:NAME]]`` calls.
+
+The model's scenario tags (:mod:`.model`) as the Responses API shows them:
+
+| tag                         | Response                                                         |
+|-----------------------------|------------------------------------------------------------------|
+| ``[[citations]]``           | ``file_search_call`` item, then ``output_text`` whose markers are gone and whose ``file_citation`` annotations carry their ``index`` |
+| ``[[file]]``                | ``code_interpreter_call`` item, then ``container_file_citation`` over the sandbox link |
+| ``[[tool:NAME]]``           | completed, output = ``function_call`` items; answer with ``function_call_output`` |
+| ``[[failed:CODE]]``         | ``failed``, ``error: {code, message}``                           |
+| ``[[incomplete:REASON]]``   | ``incomplete``; ``content_filter`` kept, Assistants' token reasons become ``max_output_tokens`` |
+| ``[[expired]]``             | ``failed`` with code ``server_error`` (Responses has no expiry; the message says it ran out of time) |
+| ``[[cancelled]]``           | ``cancelled``, no output; a stream of it ends without a terminal event |
+| ``[[stream_cut:N]]``        | the first stream drops after N events; the response still finishes |
 """
 
 from __future__ import annotations
@@ -229,6 +242,7 @@ class ResponsesApi:
             final_status="completed",
             final_output=[],
             stream_cut_after=plan.stream_cut_after,
+            status="queued" if background else "in_progress",
         )
         self._outcome(rec, plan, prompt, history_chars(history) // 4)
         return rec

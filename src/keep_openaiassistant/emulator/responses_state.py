@@ -57,7 +57,7 @@ class ResponseRecord:
     incomplete_details: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
     stream_cut_after: int | None = None
-    status: str = "queued"
+    status: str = "queued"  # a foreground response starts in_progress
     output: list[dict[str, Any]] = field(default_factory=list)
     completed_at: int | None = None
     include: frozenset[str] = frozenset()  # ``include`` of the create request
@@ -144,7 +144,7 @@ class ResponsesState:
             now = self.now()
             if force or now >= rec.finish_at:
                 self._finish(rec, rec.final_status)
-            elif now >= rec.started + (rec.finish_at - rec.started) * QUEUED_SHARE or not rec.background:
+            elif now >= rec.started + (rec.finish_at - rec.started) * QUEUED_SHARE:
                 rec.status = "in_progress"
 
     def settle_conversation(self, conv: Conversation) -> None:
