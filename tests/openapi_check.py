@@ -414,6 +414,79 @@ class OpenAPISpec:
         return Problem(where, field, _short(error.message), f"{at}: {_short(rule)}")
 
 
+# ---------------------------------------------------------------------------------------------
+# What the spec says in prose, not in schemas
+
+
+def status_invariants(obj: Any, where: str) -> list[Problem]:
+    """What the spec's prose (not its schemas) says about a run's or a response's fields by status."""
+    if not isinstance(obj, dict):
+        return []
+    kind, status = obj.get("object"), obj.get("status")
+    rules: list[tuple[bool, str, str]] = []
+    if kind == "thread.run":
+        rules = [
+            ((status == "requires_action") == (obj.get("required_action") is not None), "$.required_action", "set exactly while status is requires_action"),
+            (status != "failed" or obj.get("last_error") is not None, "$.last_error", "set when status is failed"),
+            (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
+            (status != "completed" or (obj.get("completed_at") is not None and obj.get("usage") is not None), "$.completed_at/usage", "set when status is completed"),
+            (status not in ("queued", "in_progress") or obj.get("usage") is None, "$.usage", "null until the run ends"),
+            (status != "cancelled" or obj.get("cancelled_at") is not None, "$.cancelled_at", "set when status is cancelled"),
+            (status != "failed" or obj.get("failed_at") is not None, "$.failed_at", "set when status is failed"),
+        ]
+    elif kind == "response":
+        rules = [
+            (status != "failed" or obj.get("error") is not None, "$.error", "set when status is failed"),
+            (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
+            (status != "completed" or obj.get("usage") is not None, "$.usage", "set when status is completed"),
+        ]
+    problems = [Problem(where, field, f"status {status!r} with {field[2:]} = {obj.get(field[2:].split('/')[0])!r}", rule) for ok, field, rule in rules if not ok]
+    return problems + undeclared_function_calls(obj, where)
+
+
+def _function_names(tools: Any) -> set[str]:
+    """Function names among a run's or a response's tools (Assistants nest them under "function")."""
+    names = set()
+    for tool in tools if isinstance(tools, list) else []:
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            names.add(str(tool.get("name") or (tool.get("function") or {}).get("name")))
+    return names
+
+
+def undeclared_function_calls(obj: Any, where: str) -> list[Problem]:
+    """A model can only call a function its request (or assistant) declared; the run and the
+    response echo the tools in force, so a call to any other name is a fidelity bug."""
+    if not isinstance(obj, dict):
+        return []
+    if obj.get("object") == "thread.run":
+        calls = ((obj.get("required_action") or {}).get("submit_tool_outputs") or {}).get("tool_calls") or []
+        called = [(f"$.required_action.submit_tool_outputs.tool_calls[{i}].function.name", (c.get("function") or {}).get("name")) for i, c in enumerate(calls)]
+    elif obj.get("object") == "response":
+        called = [(f"$.output[{i}].name", item.get("name")) for i, item in enumerate(obj.get("output") or []) if item.get("type") == "function_call"]
+    else:
+        return []
+    declared = _function_names(obj.get("tools"))
+    return [
+        Problem(where, field, f"the model calls {name!r}, which the tools in force do not declare", f"a function among $.tools ({', '.join(sorted(declared)) or 'none'})")
+        for field, name in called
+        if name not in declared
+    ]
+
+
+def sequence_problems(events: Iterable[tuple[str, Any]]) -> list[Problem]:
+    """Responses stream events, as ``(stream, data)``: sequence_number strictly increases
+    within each stream (``stream`` names the reply the event came in)."""
+    by_stream: dict[str, list[int]] = {}
+    for stream, data in events:
+        if isinstance(data, dict) and isinstance(data.get("sequence_number"), int):
+            by_stream.setdefault(stream, []).append(data["sequence_number"])
+    return [
+        Problem(f"SSE stream of {stream.split('#')[0]}", "$.sequence_number", f"not strictly increasing: {numbers[:20]}", "each event's sequence_number above the previous one's")
+        for stream, numbers in by_stream.items()
+        if any(b <= a for a, b in zip(numbers, numbers[1:]))
+    ]
+
+
 def _rebase(schema: Any) -> Any:
     """Point the document-local refs of an operation's inline schema at the spec resource."""
     if isinstance(schema, dict):

@@ -12,96 +12,22 @@ what went over the wire, and error bodies can be provoked on purpose.
 
 from __future__ import annotations
 
-import http.client
-import json
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
 
-from openapi_check import OpenAPISpec, Problem
+from openapi_check import OpenAPISpec, Problem, sequence_problems, status_invariants, undeclared_function_calls
+from wire_recorder import Event, Exchange, Raw, Recorder, wait_for
 
 RUN_TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
 RESPONSE_TERMINAL = {"completed", "failed", "cancelled", "incomplete"}
 
 
 # ---------------------------------------------------------------------------------------------
-# Recording what the emulator sends and receives
-
-
-@dataclass(frozen=True)
-class Exchange:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    request_body: Any
-    status: int
-    reply: Any
-
-
-@dataclass(frozen=True)
-class Event:
-    method: str
-    path: str
-    name: str | None
-    data: Any
-    stream: str  # which reply the event belongs to: "POST /v1/responses#<id>"
-
-
-def _snapshot(value: Any) -> Any:
-    """A deep copy as it went over the wire: the emulator keeps mutating its live objects."""
-    return value if isinstance(value, str) else json.loads(json.dumps(value))
-
-
-class Recorder:
-    """Installs the server's hooks; the hooks only record (a raising hook would break the reply)."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self._lock = threading.Lock()
-        self.exchanges: list[Exchange] = []
-        self.events: list[Event] = []
-        self._streamed: list[Any] = []
-        self._stream_requests: list[Exchange] = []
-        emulator.server.exchange_hook = self._on_exchange
-        emulator.server.event_hook = self._on_event
-
-    def _on_exchange(self, request: Any, status: int, body: Any) -> None:
-        try:
-            item = Exchange(request.method, request.path, dict(request.query), dict(request.headers), _snapshot(request.body), status, _snapshot(body))
-        except (TypeError, ValueError) as exc:  # not JSON: worth a failure, not a broken reply
-            item = Exchange(request.method, request.path, {}, {}, None, status, {"unserialisable": str(exc)})
-        with self._lock:
-            self.exchanges.append(item)
-
-    def _on_event(self, request: Any, name: str | None, data: Any) -> None:
-        try:
-            snapshot = _snapshot(data)
-        except (TypeError, ValueError) as exc:
-            snapshot = {"unserialisable": str(exc)}
-        item = Event(request.method, request.path, name, snapshot, f"{request.method} {request.path}#{id(request)}")
-        with self._lock:
-            self.events.append(item)
-            if not any(r is request for r in self._streamed):
-                # A request answered with a stream: no JSON reply, so exchange_hook never saw it.
-                self._streamed.append(request)
-                self._stream_requests.append(Exchange(request.method, request.path, dict(request.query), dict(request.headers), _snapshot(request.body), 200, None))
-
-    def api_exchanges(self) -> list[Exchange]:
-        """JSON exchanges with the emulated OpenAI API (not the emulator's /_emulator controls)."""
-        with self._lock:
-            return [e for e in self.exchanges if e.path.startswith("/v1/")]
-
-    def requests(self) -> list[Exchange]:
-        """Every API request that reached the server and was answered, JSON or stream."""
-        with self._lock:
-            return [e for e in self.exchanges + self._stream_requests if e.path.startswith("/v1/")]
+# Checking what was recorded
 
 
 class _Problems:
@@ -127,72 +53,6 @@ class _Problems:
         return bool(self.seen)
 
 
-def _invariants(obj: Any, where: str) -> list[Problem]:
-    """What the spec's prose (not its schemas) says about a run's or a response's fields by status."""
-    if not isinstance(obj, dict):
-        return []
-    kind, status = obj.get("object"), obj.get("status")
-    rules: list[tuple[bool, str, str]] = []
-    if kind == "thread.run":
-        rules = [
-            ((status == "requires_action") == (obj.get("required_action") is not None), "$.required_action", "set exactly while status is requires_action"),
-            (status != "failed" or obj.get("last_error") is not None, "$.last_error", "set when status is failed"),
-            (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
-            (status != "completed" or (obj.get("completed_at") is not None and obj.get("usage") is not None), "$.completed_at/usage", "set when status is completed"),
-            (status not in ("queued", "in_progress") or obj.get("usage") is None, "$.usage", "null until the run ends"),
-            (status != "cancelled" or obj.get("cancelled_at") is not None, "$.cancelled_at", "set when status is cancelled"),
-            (status != "failed" or obj.get("failed_at") is not None, "$.failed_at", "set when status is failed"),
-        ]
-    elif kind == "response":
-        rules = [
-            (status != "failed" or obj.get("error") is not None, "$.error", "set when status is failed"),
-            (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
-            (status != "completed" or obj.get("usage") is not None, "$.usage", "set when status is completed"),
-        ]
-    problems = [Problem(where, field, f"status {status!r} with {field[2:]} = {obj.get(field[2:].split('/')[0])!r}", rule) for ok, field, rule in rules if not ok]
-    return problems + _undeclared_calls(obj, where)
-
-
-def _function_names(tools: Any) -> set[str]:
-    """Function names among a run's or a response's tools (Assistants nest them under "function")."""
-    names = set()
-    for tool in tools if isinstance(tools, list) else []:
-        if isinstance(tool, dict) and tool.get("type") == "function":
-            names.add(str(tool.get("name") or (tool.get("function") or {}).get("name")))
-    return names
-
-
-def _undeclared_calls(obj: dict[str, Any], where: str) -> list[Problem]:
-    """A model can only call a function its request (or assistant) declared; the run and the
-    response echo the tools in force, so a call to any other name is a fidelity bug."""
-    if obj.get("object") == "thread.run":
-        calls = ((obj.get("required_action") or {}).get("submit_tool_outputs") or {}).get("tool_calls") or []
-        called = [(f"$.required_action.submit_tool_outputs.tool_calls[{i}].function.name", (c.get("function") or {}).get("name")) for i, c in enumerate(calls)]
-    elif obj.get("object") == "response":
-        called = [(f"$.output[{i}].name", item.get("name")) for i, item in enumerate(obj.get("output") or []) if item.get("type") == "function_call"]
-    else:
-        return []
-    declared = _function_names(obj.get("tools"))
-    return [
-        Problem(where, field, f"the model calls {name!r}, which the tools in force do not declare", f"a function among $.tools ({', '.join(sorted(declared)) or 'none'})")
-        for field, name in called
-        if name not in declared
-    ]
-
-
-def _sequence_problems(events: list[Event]) -> list[Problem]:
-    """Responses stream events: sequence_number strictly increases within each stream."""
-    by_stream: dict[str, list[int]] = {}
-    for ev in events:
-        if isinstance(ev.data, dict) and isinstance(ev.data.get("sequence_number"), int):
-            by_stream.setdefault(ev.stream, []).append(ev.data["sequence_number"])
-    return [
-        Problem(f"SSE stream of {stream.split('#')[0]}", "$.sequence_number", f"not strictly increasing: {numbers[:20]}", "each event's sequence_number above the previous one's")
-        for stream, numbers in by_stream.items()
-        if any(b <= a for a, b in zip(numbers, numbers[1:]))
-    ]
-
-
 def _template(spec: OpenAPISpec, method: str, path: str) -> str:
     op = spec.match(method, path)
     return f"{method} {op.template if op else path}"
@@ -202,12 +62,12 @@ def _check_replies(found: _Problems, spec: OpenAPISpec, replies: list[Exchange],
     for ex in replies:
         where = _template(spec, ex.method, ex.path)
         found.add(where, spec.check_response(ex.method, ex.path, ex.status, ex.reply))
-        found.add(where, _invariants(ex.reply, f"{ex.method} {ex.path} -> {ex.status}"))
+        found.add(where, status_invariants(ex.reply, f"{ex.method} {ex.path} -> {ex.status}"))
     for ev in events:
         found.add(f"SSE {ev.name}", spec.check_event(ev.name, ev.data))
         payload = ev.data.get("response") if isinstance(ev.data, dict) and "sequence_number" in ev.data else ev.data
-        found.add(f"SSE {ev.name}", _invariants(payload, f"SSE {ev.name}"))
-    found.add("SSE", _sequence_problems(events))
+        found.add(f"SSE {ev.name}", status_invariants(payload, f"SSE {ev.name}"))
+    found.add("SSE", sequence_problems((ev.stream, ev.data) for ev in events))
 
 
 def assert_replies_conform(recorder: Recorder, spec: OpenAPISpec, *, min_replies: int = 1, min_events: int = 0) -> None:
@@ -218,71 +78,6 @@ def assert_replies_conform(recorder: Recorder, spec: OpenAPISpec, *, min_replies
     assert len(replies) >= min_replies, f"only {len(replies)} JSON replies were recorded"
     assert len(recorder.events) >= min_events, f"only {len(recorder.events)} SSE events were recorded"
     assert not found, "the emulator departs from OpenAI's OpenAPI spec:\n" + found.report()
-
-
-# ---------------------------------------------------------------------------------------------
-# Raw HTTP
-
-
-class Raw:
-    """Requests with the standard library only: what is checked is exactly what the server sent."""
-
-    def __init__(self, base_url: str, *, key: str = "sk-emulator") -> None:
-        split = urlsplit(base_url)
-        self.host, self.port = split.hostname or "127.0.0.1", split.port or 80
-        self.key = key
-
-    def _send(self, method: str, path: str, body: Any, query: dict[str, Any] | None, beta: bool, key: str | None) -> http.client.HTTPResponse:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        url = "/v1" + path + ("?" + urlencode(query) if query else "")
-        headers = {"authorization": f"Bearer {key or self.key}", "content-type": "application/json"}
-        if beta:
-            headers["openai-beta"] = "assistants=v2"
-        conn.request(method, url, body=json.dumps(body) if body is not None else None, headers=headers)
-        return conn.getresponse()
-
-    def call(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None, beta: bool = True, key: str | None = None) -> tuple[int, Any]:
-        resp = self._send(method, path, body, query, beta, key)
-        raw = resp.read()
-        return resp.status, (json.loads(raw) if raw else None)
-
-    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
-        status, reply = self.call(method, path, body, **kw)
-        assert status == 200, f"{method} {path} -> {status} {reply}"
-        return reply
-
-    def stream(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None) -> list[tuple[str | None, Any]]:
-        """The SSE events of one reply, parsed (data as JSON when it is JSON)."""
-        resp = self._send(method, path, body, query, True, None)
-        assert resp.status == 200, f"{method} {path} -> {resp.status} {resp.read()[:300]!r}"
-        try:
-            text = resp.read().decode()
-        except http.client.IncompleteRead as cut:  # [[stream_cut]]: the server drops the connection
-            text = cut.partial.decode()
-        events: list[tuple[str | None, Any]] = []
-        for frame in text.split("\n\n"):
-            name, data = None, []
-            for line in frame.splitlines():
-                if line.startswith("event:"):
-                    name = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].lstrip())
-            if data:
-                joined = "\n".join(data)
-                try:
-                    events.append((name, json.loads(joined)))
-                except ValueError:
-                    events.append((name, joined))
-        return events
-
-
-def wait_for(get: Callable[[], dict[str, Any]], terminal: set[str], timeout: float = 5.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        obj = get()
-        if obj.get("status") in terminal or time.monotonic() > deadline:
-            return obj
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="session")
@@ -538,7 +333,7 @@ def test_emulator_calls_only_functions_the_request_declares(raw: Raw) -> None:
     resp = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]"})
     run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}})
     run = wait_for(lambda: raw.ok("GET", f"/threads/{run['thread_id']}/runs/{run['id']}"), RUN_TERMINAL)
-    problems = _undeclared_calls(resp, "POST /v1/responses") + _undeclared_calls(run, "GET run")
+    problems = undeclared_function_calls(resp, "POST /v1/responses") + undeclared_function_calls(run, "GET run")
     assert not problems, "\n".join(map(str, problems))
 
 
@@ -664,57 +459,4 @@ def test_engine_requests_conform_check_access(engine_api: str, make_assistant: C
     assert_requests_conform(recorder, spec, min_requests=0, api=engine_api)
 
 
-# ---------------------------------------------------------------------------------------------
-# The checker itself: a conformance gate that cannot fail would prove nothing
 
-
-def test_checker_names_the_field_and_the_spec_rule(spec: OpenAPISpec) -> None:
-    run = {"id": "run_1", "object": "thread.run", "status": "requires_action", "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [{"id": "c", "type": "tool", "function": {"name": "f", "arguments": "{}"}}]}}}
-    problems = spec.check_response("POST", "/v1/threads/thread_1/runs", 200, run)
-    by_field = {p.field: p for p in problems}
-    bad_type = by_field["$.required_action.submit_tool_outputs.tool_calls[0].type"]
-    assert bad_type.expected == '#/components/schemas/RunToolCallObject/properties/type: enum ["function"]'
-    assert any(p.message == "'last_error' is a required property" for p in problems)
-
-
-def test_checker_narrows_a_union_to_the_branch_the_discriminator_names(spec: OpenAPISpec) -> None:
-    event = {"type": "response.output_text.delta", "sequence_number": 3, "item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Disk"}
-    problems = spec.check_event("response.output_text.delta", event)
-    assert [(p.field, p.message) for p in problems] == [("$", "'logprobs' is a required property")]
-    assert problems[0].expected.startswith("#/components/schemas/ResponseTextDeltaEvent:")
-
-
-def test_checker_rejects_unknown_request_parameters(spec: OpenAPISpec) -> None:
-    body = {"model": "gpt-4.1-mini", "input": [{"type": "function_call_output", "call_id": "c", "output": "ok", "name": 1}], "tools": [{"type": "function", "name": "f", "parameters": {}, "strict": True, "zzz": 1}], "assistant_id": "asst_1"}
-    fields = {p.field for p in spec.check_request("POST", "/v1/responses", body)}
-    assert {"$.tools[0].zzz", "$.assistant_id"} <= fields
-    run = {"assistant_id": "asst_1", "additional_instructions": "x", "thread": {"messages": [{"role": "user", "content": "hi"}]}}
-    assert [p.field for p in spec.check_request("POST", "/v1/threads/runs", run)] == ["$.additional_instructions"]
-
-
-def test_checker_checks_query_parameters_and_error_envelopes(spec: OpenAPISpec) -> None:
-    query = {p.field for p in spec.check_request("GET", "/v1/threads/thread_1/messages", None, {"order": "newest", "limit": "5", "page": "2"})}
-    assert query == {"?order", "?page"}
-    envelope = spec.check_response("GET", "/v1/threads/thread_1", 404, {"error": {"message": "No thread found", "type": "invalid_request_error"}})
-    assert {p.message for p in envelope} == {"'param' is a required property", "'code' is a required property"}
-
-
-def test_checker_prefers_literal_path_segments_over_parameters(spec: OpenAPISpec) -> None:
-    assert spec.match("POST", "/v1/threads/runs").template == "/threads/runs"  # type: ignore[union-attr]
-    assert spec.match("POST", "/v1/threads/thread_1/runs").template == "/threads/{thread_id}/runs"  # type: ignore[union-attr]
-    assert spec.match("GET", "/v1/responses/resp_1?stream=true").template == "/responses/{response_id}"  # type: ignore[union-attr]
-    assert spec.match("PATCH", "/v1/threads/thread_1") is None
-
-
-def test_invariants_flag_status_fields_the_spec_prose_requires() -> None:
-    failed_run = {"object": "thread.run", "status": "failed", "last_error": None, "failed_at": 1, "required_action": None}
-    assert [p.field for p in _invariants(failed_run, "run")] == ["$.last_error"]
-    waiting = {"object": "thread.run", "status": "in_progress", "required_action": {"type": "submit_tool_outputs"}, "usage": None}
-    assert [p.field for p in _invariants(waiting, "run")] == ["$.required_action"]
-    assert [p.field for p in _invariants({"object": "response", "status": "completed", "usage": None}, "resp")] == ["$.usage"]
-
-
-def test_sequence_numbers_must_increase_within_a_stream() -> None:
-    events = [Event("POST", "/v1/responses", "response.created", {"type": "response.created", "sequence_number": n}, "s1") for n in (0, 1, 1)]
-    events += [Event("POST", "/v1/responses", "response.created", {"type": "response.created", "sequence_number": 0}, "s2")]
-    assert [p.message for p in _sequence_problems(events)] == ["not strictly increasing: [0, 1, 1]"]
