@@ -21,6 +21,7 @@ import openai
 import pytest
 
 from keep_openaiassistant.emulator import Emulator
+from keep_openaiassistant.emulator.responses_stream import text_chunks
 
 MODEL = "gpt-4.1-mini"
 LOCKED = "Another process is currently operating on this conversation. Please retry in a few seconds."
@@ -128,6 +129,12 @@ def test_stream_events_are_named_after_their_type_and_numbered_in_order(emulator
     assert len(deltas) > 1
     final = events[-1][1]["response"]
     assert "".join(deltas) == text_of(final) and final["status"] == "completed"
+
+
+@pytest.mark.parametrize("text", ["", "a", "no-spaces-at-all", "hello world this is a test", "word " * 30])
+def test_text_is_streamed_in_a_few_deltas_that_rejoin_exactly(text: str) -> None:
+    chunks = text_chunks(text)
+    assert "".join(chunks) == text and len(chunks) <= 4 and all(chunks)
 
 
 def test_background_response_is_queued_then_completes_when_polled(emulator: Emulator, client: openai.OpenAI) -> None:
