@@ -261,6 +261,36 @@ def test_server_that_refuses_to_stream_is_polled(make_assistant: MakeAssistant, 
     assert counts["POST /v1/threads/{thread_id}/runs"] == 1  # the refusal is remembered
 
 
+class _IgnoresStream:
+    """A router in front of the emulator's that drops ``stream`` from bodies: a server (or proxy)
+    that silently answers a streamed request with the plain JSON object."""
+
+    def __init__(self, router: Any) -> None:
+        self.router = router
+
+    def match(self, method: str, path: str) -> Any:
+        found = self.router.match(method, path)
+        if found is None:
+            return None
+        key, handler, params = found
+
+        def plain(request: Any) -> Any:
+            if isinstance(request.body, dict):
+                request.body.pop("stream", None)
+            return handler(request)
+
+        return key, plain, params
+
+
+def test_server_that_ignores_stream_true_is_polled(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+    emulator.server.router = _IgnoresStream(emulator.server.router)
+    assistant = make_assistant()
+    first = assistant.ask("Disk full [[tool:get_logs]]", tool_outputs={"get_logs": "99%"})
+    second = assistant.ask("again [[citations]]", thread_id=first.thread_id)
+    assert "Tool get_logs said: 99%" in first.text and "[1]" in second.text and second.citations
+    assert requests(emulator)["GET /v1/threads/{thread_id}/runs/{run_id}"] >= 2
+
+
 def test_polling_honours_the_server_hint_else_starts_fast_and_doubles() -> None:
     for hint, expected in ((100, [0.1, 0.1, 0.1]), (None, [0.05, 0.1, 0.2])):
         slept: list[float] = []
