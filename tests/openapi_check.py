@@ -8,13 +8,21 @@ message, the field and what the spec expects, so a failing test tells the emulat
 owner exactly what to fix.
 
 Loading is fast: the 3 MB YAML is parsed once (with libyaml when present), trimmed of prose, and
-cached as a pickle in the temp dir keyed by the file's hash; later runs load it in ~20 ms.
+cached as a pickle in the temp dir (or ``$OPENAPI_CHECK_CACHE``) keyed by the file's hash; later
+runs load it in ~20 ms. Every schema keeps its JSON pointer in the spec (``x-at``), which is
+what a :class:`Problem` quotes as the expectation.
 
 OpenAPI 3.1 schemas are JSON Schema 2020-12, validated with ``jsonschema`` and ``referencing``.
 Lenient where OpenAPI itself is looser than JSON Schema: ``nullable: true`` (a 3.0 leftover in the
 spec) admits null, ``oneOf`` is checked as ``anyOf`` (OpenAI's unions overlap; the
 ``discriminator`` only picks the branch), and ``format`` is not asserted. Strict where it matters:
-required fields, types, enums and ``additionalProperties: false`` are checked.
+required fields, types, enums and ``additionalProperties: false`` are checked; request bodies
+are also held to the declared names (OpenAI answers any other with 400 "Unknown parameter"), and
+every error reply to OpenAI's envelope ``{"error": {message, type, param, code}}``.
+
+Some rules live in the spec's prose, not its schemas: :func:`status_invariants` (a failed run
+has a ``last_error``...), :func:`undeclared_function_calls` (a model only calls declared
+functions) and :func:`sequence_problems` (stream sequence numbers increase).
 
     spec = OpenAPISpec.default()
     problems = spec.check_response("POST", "/v1/threads/thread_1/runs", 200, body)
