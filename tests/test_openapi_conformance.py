@@ -397,12 +397,12 @@ def refuse_stream(emulator: Emulator, request: pytest.FixtureRequest) -> Iterato
         emulator.config.extra.pop("refuse_stream", None)
 
 
-# A Responses request can only make the model call functions it declares, and the Responses
-# backend declares none (Settings has no place for them): on OpenAI its tool_outputs path is
-# unreachable. The emulator calls any [[tool:NAME]] regardless, so the engine's tests pass here.
+# A Responses request can only make the model call functions it declares; the Responses backend
+# declares (at most) the functions its step's tool_outputs answer. The emulator calls every
+# [[tool:NAME]] regardless, which a real model cannot: those calls are a known emulator gap.
 RESPONSES_FUNCTIONS_GAP = (
-    "engine gap: the Responses backend sends no function tools, so a real model cannot call "
-    "get_metrics/get_logs and tool_outputs never applies on OpenAI (the emulator calls undeclared functions)"
+    "known gap: the model called a function the Responses request did not declare; the emulator "
+    "calls any [[tool:NAME]], a real model only declared functions (see test_emulator_calls_only_functions_the_request_declares)"
 )
 
 
