@@ -185,8 +185,7 @@ def build_auth_config(authentication: Mapping[str, Any] | None) -> Openaiassista
 def _validation_error(exc: pydantic.ValidationError) -> ConfigurationError:
     # Only field names and pydantic's type message: never the submitted value (it may be the key).
     problems = exc.errors()
-    first = problems[0] if problems else {}
-    loc = first.get("loc") or ("authentication",)
+    loc = tuple(problems[0]["loc"]) if problems and problems[0]["loc"] else ("authentication",)
     field = str(loc[-1] if loc[0] == "__root__" else loc[0])
     kind = "a boolean (true/false)" if field == "code_interpreter" else "a string"
     return ConfigurationError(f"{field} has the wrong type: it must be {kind}.", field=field)

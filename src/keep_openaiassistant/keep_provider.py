@@ -154,8 +154,8 @@ class OpenaiassistantProvider(BaseProvider):
         max_wait_time: float = 120,
         additional_instructions: Optional[str] = None,
         parse_json: bool = True,
-        structured_output_format: Optional[dict] = None,
-        tool_outputs: Optional[dict] = None,
+        structured_output_format: Optional[dict[str, Any] | str] = None,
+        tool_outputs: Optional[dict[str, Any] | str] = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Ask the assistant; returns the contract's step result (plain JSON types).

@@ -130,7 +130,8 @@ def coerce_text(name: str, value: Any) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         raise ConfigurationError(f"{name} must be text, got {_show(value)}.", field=name)
-    return value if value.strip() else None
+    text: str = value
+    return text if text.strip() else None
 
 
 def coerce_thread_id(value: Any) -> str | None:
@@ -141,15 +142,15 @@ def coerce_thread_id(value: Any) -> str | None:
             f"thread_id must be a thread (thread_...) or conversation (conv_...) id, got {_show(value)}.",
             field="thread_id",
         )
-    value = value.strip()
+    thread_id: str = value.strip()
     # The id goes into a URL path: anything with a separator or space is a template gone wrong.
-    if any(c.isspace() or c in "/?#" for c in value):
+    if any(c.isspace() or c in "/?#" for c in thread_id):
         raise ConfigurationError(
-            f"thread_id {_show(value)} is not an id: expected thread_... or conv_..., "
+            f"thread_id {_show(thread_id)} is not an id: expected thread_... or conv_..., "
             "e.g. {{ steps.<first step>.results.thread_id }}.",
             field="thread_id",
         )
-    return value
+    return thread_id
 
 
 def coerce_max_wait_time(value: Any) -> float:

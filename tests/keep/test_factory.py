@@ -116,3 +116,9 @@ def test_the_listing_shows_the_docstring_and_scopes(listing: Any) -> None:
     assert [s.name for s in provider.scopes] == ["authenticated", "assistant"]
     if hasattr(provider, "categories"):
         assert provider.categories == ["AI"]
+
+
+def test_the_package_exports_the_alias() -> None:
+    from keep_openaiassistant import OpenaiAssistantProvider, OpenaiassistantProvider as Provider
+
+    assert OpenaiAssistantProvider is Provider is OpenaiassistantProvider
