@@ -54,6 +54,20 @@ def test_code_interpreter_gets_an_automatic_container() -> None:
     assert "include" not in sent
 
 
+def test_tool_outputs_are_declared_as_functions_the_model_may_call() -> None:
+    sent = body(Question("x", tool_outputs={"get_logs": "disk 99% full", "bad name!": 1}), code_interpreter=True)
+    assert sent["tools"] == [
+        {"type": "code_interpreter", "container": {"type": "auto"}},
+        {
+            "type": "function",
+            "name": "get_logs",
+            "description": "Returns 'get_logs' as provided by the Keep workflow (alert context, logs, metrics, ...).",
+            "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+            "strict": True,
+        },
+    ]
+
+
 def test_keeps_structured_output_format_is_flattened_into_text_format() -> None:
     keep_shape = {"type": "json_schema", "json_schema": {"name": "triage", "schema": SCHEMA, "strict": True}}
     sent = body(Question("x", structured_output_format=keep_shape))
@@ -101,6 +115,7 @@ def test_every_body_fits_openais_create_response_schema() -> None:
     question = Question(
         "Disk full",
         additional_instructions="Be brief.",
+        tool_outputs={"get_logs": "ok"},
         structured_output_format={"type": "json_schema", "json_schema": {"name": "triage", "schema": SCHEMA, "strict": True}},
     )
     full = body(question, model="gpt-5-mini", instructions="SRE", vector_store_ids=("vs_1",), code_interpreter=True)

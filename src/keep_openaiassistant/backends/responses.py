@@ -29,7 +29,9 @@ Policies:
 - Answer: exactly this response's output — all message items, all text parts, in order
   (:mod:`.responses_output`).
 - ``failed`` / ``incomplete`` / ``cancelled`` each raise their own error class.
-- Function calls: when ``tool_outputs`` answers every called name, a follow-up response with
+- Function calls: each name in ``tool_outputs`` is declared as a parameterless function (a
+  model only calls declared functions; there is no assistant object holding them). When
+  ``tool_outputs`` answers every called name, a follow-up response with
   the ``function_call_output`` items goes on in the same conversation, as often as the model
   asks (at most :data:`MAX_FUNCTION_ROUNDS`). Otherwise ActionRequiredError lists the calls.
   Nothing needs cancelling (the response is complete), but the conversation would now end in

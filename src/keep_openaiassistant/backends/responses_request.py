@@ -50,6 +50,32 @@ def tools(settings: Settings) -> list[dict[str, Any]]:
     return found
 
 
+_FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def function_tools(question: Question) -> list[dict[str, Any]]:
+    """One function tool per name in the step's ``tool_outputs``.
+
+    On the Assistants API the functions lived on the assistant; the Responses API has no such
+    object, and a model only calls functions the request declares. The step's ``tool_outputs``
+    are exactly the functions this workflow can answer, so each becomes a parameterless function
+    the model may call to get that value. Names the API would refuse are left out.
+    """
+    tools_: list[dict[str, Any]] = []
+    for name in question.tool_outputs or {}:
+        if _FUNCTION_NAME.match(str(name)):
+            tools_.append(
+                {
+                    "type": "function",
+                    "name": str(name),
+                    "description": f"Returns '{name}' as provided by the Keep workflow (alert context, logs, metrics, ...).",
+                    "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
+                    "strict": True,
+                }
+            )
+    return tools_
+
+
 def text_format(structured_output_format: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Keep's Chat-Completions shape -> the Responses ``text.format``.
 
@@ -114,9 +140,9 @@ def response_body(
     text = instructions(settings, question)
     if text:
         body["instructions"] = text
-    hosted = tools(settings)
-    if hosted:
-        body["tools"] = hosted
+    declared = tools(settings) + function_tools(question)
+    if declared:
+        body["tools"] = declared
     if settings.vector_store_ids:
         body["include"] = [FILE_SEARCH_RESULTS]
     fmt = text_format(question.structured_output_format)
