@@ -1,0 +1,112 @@
+"""``python -m bench [--quick]``: run the benchmarks, print the tables, write bench/results/.
+
+Every implementation runs in a worker process of the interpreter given for it: the Keep
+provider in a virtualenv with Keep (``--keep-python``, or this one when it can import Keep),
+LangChain in one with langchain-classic (``--langchain-python``), the rest in this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import machine
+from .plan import BACKENDS, FIGURES, IMPLS, Config, build_jobs, run_imports, run_phases
+from .report import render
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def can_import_keep(python: str) -> bool:
+    done = subprocess.run([python, "-c", "import keep.providers.base.base_provider"], capture_output=True, timeout=120)
+    return done.returncode == 0
+
+
+def run(config: Config, out_dir: Path = RESULTS, log: Callable[[str], None] | None = None) -> tuple[str, Path]:
+    """Run everything ``config`` asks for; return the Markdown tables and the JSON file written."""
+    say = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    pythons = {"main": config.python}
+    if config.keep_python:
+        pythons["keep"] = config.keep_python
+    if config.langchain_python and "langchain" in config.impls:
+        pythons["langchain"] = config.langchain_python
+    info = machine.describe(pythons)
+    phases = build_jobs(config)
+    say(f"{sum(len(p) for p in phases)} jobs in {len(phases)} phases")
+    run_phases(config, phases, say)
+    jobs = [job for phase in phases for job, _ in phase]
+    imports = run_imports(config) if "imports" in config.figures else None
+    info["load_average_at_end"] = machine.load_average()
+    info["duration_s"] = time.perf_counter() - started
+    table = render(config, info, jobs, imports)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{config.mode}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    payload: dict[str, Any] = {
+        "config": dataclasses.asdict(config),
+        "machine": info,
+        "jobs": [{"key": j.key(), "impl": j.impl, "backend": j.backend, "figure": j.figure, "model_time": j.model_time,
+                  "params": j.params, "result": j.result} for j in jobs],
+        "imports": imports,
+        "table_markdown": table,
+    }
+    path.write_text(json.dumps(payload, indent=1))
+    path.with_suffix(".md").write_text(table + "\n")
+    return table, path
+
+
+def parse(argv: list[str] | None) -> Config:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="about a minute: small N everywhere")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--impls", default=",".join(IMPLS))
+    parser.add_argument("--figures", default=",".join(FIGURES))
+    parser.add_argument("--keep-python", default=os.environ.get("BENCH_KEEP_PYTHON"),
+                        help="interpreter of a virtualenv with Keep and this package (env BENCH_KEEP_PYTHON)")
+    parser.add_argument("--langchain-python", default=os.environ.get("BENCH_LANGCHAIN_PYTHON"),
+                        help="interpreter of a virtualenv with langchain-classic, openai 2.x and this package (env BENCH_LANGCHAIN_PYTHON)")
+    parser.add_argument("--poll-after-ms", type=int, default=100, help="the emulator's openai-poll-after-ms hint")
+    parser.add_argument("--latency-n", type=int)
+    parser.add_argument("--memory-n", type=int)
+    args = parser.parse_args(argv)
+
+    def split(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+        unknown = [v for v in chosen if v not in allowed]
+        if unknown:
+            parser.error(f"unknown {unknown}; choose from {', '.join(allowed)}")
+        return chosen
+
+    overrides: dict[str, Any] = {
+        "backends": split(args.backends, BACKENDS),
+        "impls": split(args.impls, IMPLS),
+        "figures": split(args.figures, FIGURES),
+        "keep_python": args.keep_python or (sys.executable if can_import_keep(sys.executable) else None),
+        "langchain_python": args.langchain_python,
+        "poll_after_ms": args.poll_after_ms,
+    }
+    if args.latency_n:
+        overrides["latency_n"] = args.latency_n
+    if args.memory_n:
+        overrides["memory_n"] = args.memory_n
+    return Config.quick(**overrides) if args.quick else dataclasses.replace(Config(), **overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse(argv)
+    table, path = run(config)
+    print(table)
+    print(f"\nJSON: {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""What one bench run measures, and in which order, so that the figures stay honest on 2 cores.
+
+Phases (every job gets a fresh emulator process with its model time T):
+
+1. *side by side*: jobs whose figures the machine's load cannot distort much run together —
+   request counts (figure 1, counted by the server), the 200-query latency of the baselines
+   that poll every 1 s (figure 2: their ~700 ms is the poll interval, not CPU), and the memory
+   runs (figure 4, RSS does not depend on speed), two at a time since they are CPU-bound;
+2. *alone*: this provider's latency at concurrency 1 (figure 2), one job at a time;
+3. *nearly alone*: the other sub-second implementations' latency (polling provider, SDK
+   helpers), which spend >95 % of their time asleep, together;
+4. *alone*: concurrency 16/64/256 through one instance (figure 3), one job at a time;
+5. *alone*: import times (figure 5).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import imports
+from .processes import EmulatorProcess, run_worker
+
+IMPLS = ("provider", "provider-polling", "seed", "sdk", "langchain")
+BACKENDS = ("assistants", "responses")
+FIGURES = ("requests", "latency", "concurrency", "memory", "imports")
+# (implementation, backend) pairs that exist; the others are reported n/a without a process.
+SUPPORTED = {(impl, backend) for impl in IMPLS for backend in BACKENDS} - {("langchain", "responses")}
+# Implementations whose added time is their 1 s poll interval: CPU load cannot move it much.
+SLOW_POLLERS = ("seed", "langchain")
+
+
+@dataclass(frozen=True)
+class Config:
+    mode: str = "full"
+    backends: tuple[str, ...] = BACKENDS
+    impls: tuple[str, ...] = IMPLS
+    figures: tuple[str, ...] = FIGURES
+    python: str = sys.executable
+    keep_python: str | None = None
+    langchain_python: str | None = None
+    poll_after_ms: int = 100
+    request_n: int = 3
+    request_times: tuple[float, ...] = (0.3, 2.0)
+    latency_n: int = 200
+    latency_time: float = 0.3
+    concurrency_levels: tuple[int, ...] = (16, 64, 256)
+    concurrency_time: float = 2.0
+    # This provider only, also at a model time short enough that 2 cores saturate.
+    concurrency_stress_time: float | None = 0.3
+    concurrency_waves: int = 2
+    concurrency_min_n: int = 64
+    memory_n: int = 5000
+    memory_every: int = 500
+    memory_time: float = 0.0
+    import_repeats: int = 7
+    side_by_side: int = 6
+    # False: every job side by side (quick mode; its timings are indicative only).
+    isolate: bool = True
+    warmup: int = 2
+    job_timeout: float = 900.0
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> Config:
+        """About a minute: every implementation and figure, small N (figures are indicative only)."""
+        small = cls(
+            mode="quick", request_n=1, request_times=(0.3,), latency_n=5, concurrency_levels=(16, 64),
+            concurrency_time=0.3, concurrency_stress_time=None, concurrency_waves=1, concurrency_min_n=16,
+            memory_n=300, memory_every=100, import_repeats=3, warmup=1, job_timeout=120.0, isolate=False,
+        )
+        return replace(small, **overrides)
+
+    def python_for(self, impl: str) -> str | None:
+        if impl == "langchain":
+            return self.langchain_python
+        if impl.startswith("provider") and self.keep_python:
+            return self.keep_python
+        return self.python
+
+
+@dataclass
+class Job:
+    impl: str
+    backend: str
+    figure: str
+    model_time: float
+    params: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def switches(self) -> dict[str, Any]:
+        return {"refuse_stream": True} if self.impl == "provider-polling" else {}
+
+    def key(self) -> str:
+        return f"{self.figure}/{self.backend}/{self.impl}/T={self.model_time:g}"
+
+
+def build_jobs(config: Config) -> list[list[tuple[Job, str]]]:
+    """Phases of (job, pool) where pool is 'sleep' (many at once), 'cpu' (two at once) or 'alone'."""
+    side: list[tuple[Job, str]] = []
+    alone_latency: list[tuple[Job, str]] = []
+    quiet_latency: list[tuple[Job, str]] = []
+    load: list[tuple[Job, str]] = []
+    for backend in config.backends:
+        for impl in config.impls:
+            if "requests" in config.figures:
+                for t in config.request_times:
+                    side.append((Job(impl, backend, "requests", t, {"n": config.request_n}), "sleep"))
+            if "latency" in config.figures:
+                job = Job(impl, backend, "latency", config.latency_time, {"n": config.latency_n})
+                if impl in SLOW_POLLERS:
+                    side.append((job, "sleep"))
+                elif impl == "provider":
+                    alone_latency.append((job, "alone"))
+                else:
+                    quiet_latency.append((job, "sleep"))
+            if "memory" in config.figures:
+                side.append((Job(impl, backend, "memory", config.memory_time,
+                                 {"n": config.memory_n, "every": config.memory_every}), "cpu"))
+            if "concurrency" in config.figures:
+                levels = {"levels": list(config.concurrency_levels), "waves": config.concurrency_waves,
+                          "min_n": config.concurrency_min_n}
+                load.append((Job(impl, backend, "concurrency", config.concurrency_time, levels), "alone"))
+                if impl == "provider" and config.concurrency_stress_time is not None:
+                    load.append((Job(impl, backend, "concurrency", config.concurrency_stress_time, levels), "alone"))
+    # Long jobs first, so the side-by-side phase ends when its longest job does.
+    phases = [side, alone_latency, quiet_latency, load]
+    if not config.isolate:
+        phases = [[(job, "sleep" if pool == "alone" else pool) for phase in phases for job, pool in phase]]
+    for phase in phases:  # long jobs first, so that a phase ends when its longest job does
+        phase.sort(key=lambda item: (item[1] != "sleep", item[0].figure != "latency"))
+    return [phase for phase in phases if phase]
+
+
+def run_job(config: Config, job: Job) -> dict[str, Any]:
+    if (job.impl, job.backend) not in SUPPORTED:
+        return {"na": f"{job.impl} has no {job.backend} implementation (LangChain wraps the Assistants API only)"}
+    python = config.python_for(job.impl)
+    if python is None:
+        return {"na": "no LangChain virtualenv given (--langchain-python); see docs/benchmarks.md"}
+    with EmulatorProcess(model_time=job.model_time, poll_after_ms=config.poll_after_ms, python=config.python) as emu:
+        spec = {"impl": job.impl, "backend": job.backend, "figure": job.figure, "url": emu.url,
+                "model_time": job.model_time, "switches": job.switches, "warmup": config.warmup, **job.params}
+        return run_worker(python, spec, timeout=config.job_timeout)
+
+
+def run_phases(config: Config, phases: list[list[tuple[Job, str]]], log: Callable[[str], None]) -> None:
+    for phase in phases:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=max(1, config.side_by_side)) as sleepy, ThreadPoolExecutor(max_workers=2) as cpu:
+            futures: list[tuple[Job, Future[dict[str, Any]]]] = []
+            for job, pool in phase:
+                if pool == "alone":
+                    job.result = _timed(config, job, log)
+                else:
+                    executor = sleepy if pool == "sleep" else cpu
+                    futures.append((job, executor.submit(_timed, config, job, log)))
+            for job, future in futures:
+                job.result = future.result()
+        log(f"phase of {len(phase)} jobs done in {time.perf_counter() - started:.0f} s")
+
+
+def _timed(config: Config, job: Job, log: Callable[[str], None]) -> dict[str, Any]:
+    started = time.perf_counter()
+    result = run_job(config, job)
+    status = "n/a" if "na" in result else ("ERROR " + result["error"] if "error" in result else "ok")
+    log(f"{job.key():55s} {time.perf_counter() - started:6.1f} s  {status}")
+    return result
+
+
+def run_imports(config: Config) -> dict[str, Any]:
+    return imports.measure(config.python, config.keep_python, repeats=config.import_repeats)

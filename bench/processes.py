@@ -1,0 +1,82 @@
+"""Starting the emulator and the workers as child processes, and reading their JSON.
+
+Every child runs with the repository root on ``PYTHONPATH`` (so ``bench`` is importable from
+any virtualenv that has the package installed) and is killed by its own pid if it overruns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .control import Control
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+    return env
+
+
+class EmulatorProcess:
+    """``with EmulatorProcess(model_time=0.3) as emu: emu.url, emu.control.stats()``."""
+
+    def __init__(self, *, model_time: float, poll_after_ms: int = 100, python: str = sys.executable) -> None:
+        self.model_time = model_time
+        self.poll_after_ms = poll_after_ms
+        self.python = python
+        self._proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def __enter__(self) -> EmulatorProcess:
+        cmd = [self.python, "-m", "bench.emulator_process", "--port", "0",
+               "--model-time", str(self.model_time), "--poll-after-ms", str(self.poll_after_ms)]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=child_env(), cwd=ROOT)
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.wait(timeout=10)
+            raise RuntimeError(f"the emulator process exited with {self._proc.returncode} before listening")
+        self.url = json.loads(line)["url"]
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def control(self) -> Control:
+        return Control(self.url)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+
+def run_worker(python: str, job: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+    """Run one job in ``python -m bench.worker``; its last stdout line is the JSON result."""
+    try:
+        done = subprocess.run(
+            [python, "-m", "bench.worker", json.dumps(job)],
+            capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"worker timed out after {timeout:.0f} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        return {"error": f"worker exit {done.returncode}: " + " | ".join(tail)}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result

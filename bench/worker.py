@@ -1,0 +1,195 @@
+"""One measurement of one implementation, in a process of its own.
+
+    python -m bench.worker '{"impl": "provider", "backend": "assistants", "url": "http://127.0.0.1:PORT",
+                             "model_time": 0.3, "figure": "latency", "n": 200}'
+
+prints one JSON line. Figures: ``requests`` (HTTP requests per query, new and continued thread,
+counted by the emulator), ``latency`` (time added on top of the model time, concurrency 1),
+``concurrency`` (throughput, p99 and connections at several concurrency levels through ONE
+instance), ``memory`` (RSS over many queries). A process per measurement: RSS belongs to one
+implementation only, and each may run in its own virtualenv.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .control import Control
+from .impls import Impl, NotAvailable, make
+from .stats import summary
+
+PROMPT = "Disk full on db-1: what should on-call check first?"
+Figure = Callable[[Impl, Control, dict[str, Any]], dict[str, Any]]
+
+
+def _timed_ask(impl: Impl, thread_id: str | None, model_time: float) -> tuple[str, float]:
+    """Ask once; return the thread and the milliseconds added on top of the model time."""
+    start = time.perf_counter()
+    answer = impl.ask(PROMPT, thread_id)
+    wall = time.perf_counter() - start
+    if not answer.text:
+        raise RuntimeError("empty answer")
+    return answer.thread_id, (wall - model_time) * 1000
+
+
+def requests_per_query(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, Any]:
+    n, t = int(job["n"]), float(job["model_time"])
+    out: dict[str, Any] = {}
+    control.reset()
+    added = [_timed_ask(impl, None, t)[1] for _ in range(n)]
+    out["new"] = _per_query(control, n, added)
+    thread_id, _ = _timed_ask(impl, None, t)
+    control.reset()
+    added = []
+    for _ in range(n):
+        thread_id, ms = _timed_ask(impl, thread_id, t)
+        added.append(ms)
+    out["continued"] = _per_query(control, n, added)
+    return out
+
+
+def _per_query(control: Control, n: int, added: list[float]) -> dict[str, Any]:
+    stats = control.stats()
+    return {
+        "per_query": stats.total / n,
+        "routes": {route: count / n for route, count in sorted(stats.requests.items())},
+        "added_ms": summary(added),
+    }
+
+
+def latency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, Any]:
+    n, t = int(job["n"]), float(job["model_time"])
+    added = [_timed_ask(impl, None, t)[1] for _ in range(n)]
+    return {"added_ms": summary(added), "samples_ms": [round(x, 3) for x in added]}
+
+
+def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, Any]:
+    """Each level through ONE fresh instance: its connections are the ones it opened itself."""
+    t = float(job["model_time"])
+    impl.close()
+    levels = []
+    for level in job["levels"]:
+        n = max(int(job.get("waves", 2)) * level, int(job.get("min_n", 64)))
+        instance = make(job["impl"], job["backend"], job["url"] + "/v1")
+        control.reset()
+        for _ in range(int(job.get("warmup", 2))):
+            _timed_ask(instance, None, t)
+        before = control.stats()
+        errors: list[str] = []
+
+        def one(_: int, instance: Impl = instance) -> float | None:
+            try:
+                return _timed_ask(instance, None, t)[1]
+            except Exception as exc:  # noqa: BLE001 - an unanswered query is a result, not a crash
+                errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                return None
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=level) as pool:
+            results = list(pool.map(one, range(n)))
+        wall = time.perf_counter() - start
+        after = control.stats()
+        instance.close()
+        answered = [r for r in results if r is not None]
+        levels.append(
+            {
+                "concurrency": level,
+                "queries": n,
+                "answered": len(answered),
+                "errors": sorted(set(errors))[:3],
+                "wall_s": wall,
+                "throughput_qps": len(answered) / wall,
+                "added_ms": summary(answered),
+                "connections": after.connections,
+                "requests_per_query": (after.total - before.total) / n,
+            }
+        )
+    return {"levels": levels}
+
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def memory(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, Any]:
+    """RSS after every ``every`` queries, measured after a gc.collect(): growth means a leak, not garbage not yet collected."""
+    n, every, t = int(job["n"]), int(job.get("every", 500)), float(job["model_time"])
+    curve: list[tuple[int, float]] = []
+    start = time.perf_counter()
+    for i in range(1, n + 1):
+        _timed_ask(impl, None, t)
+        if i % every == 0:
+            gc.collect()
+            curve.append((i, _rss_kb("VmRSS") / 1024))
+    wall = time.perf_counter() - start
+    by_count = dict(curve)
+    first = by_count.get(every, curve[0][1] if curve else 0.0)
+    last = curve[-1][1] if curve else 0.0
+    return {
+        "queries": n,
+        "rss_mb_curve": curve,
+        "rss_first_mb": first,
+        "rss_last_mb": last,
+        "growth_mb": last - first,
+        "peak_rss_mb": _rss_kb("VmHWM") / 1024,
+        "wall_s": wall,
+    }
+
+
+FIGURES: dict[str, Figure] = {
+    "requests": requests_per_query,
+    "latency": latency,
+    "concurrency": concurrency,
+    "memory": memory,
+}
+
+
+def run(job: dict[str, Any]) -> dict[str, Any]:
+    import openai
+
+    head: dict[str, Any] = {
+        "impl": job["impl"],
+        "backend": job["backend"],
+        "figure": job["figure"],
+        "python": platform.python_version(),
+        "executable": sys.executable,
+        "openai": openai.__version__,
+    }
+    control = Control(job["url"])
+    if job.get("switches"):
+        control.configure(**job["switches"])
+    try:
+        impl = make(job["impl"], job["backend"], job["url"] + "/v1")
+    except NotAvailable as exc:
+        return {**head, "na": str(exc)}
+    head["via"] = impl.via
+    try:
+        for _ in range(int(job.get("warmup", 2))):
+            _timed_ask(impl, None, float(job["model_time"]))
+        head.update(FIGURES[job["figure"]](impl, control, job))
+    except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the run going
+        head["error"] = f"{type(exc).__name__}: {exc}"[:500]
+    finally:
+        impl.close()  # idempotent: the SDK's close() may be called twice
+    return head
+
+
+def main() -> int:
+    job = json.loads(sys.argv[1])
+    print(json.dumps(run(job)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
