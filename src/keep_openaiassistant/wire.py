@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import socket
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -117,6 +118,25 @@ class EventStream:
         finally:
             self.close()
         return data if isinstance(data, dict) else None
+
+    def abort(self) -> None:
+        """Shut the connection down now, from any thread: a read blocked in ``__iter__`` wakes
+        and raises StreamInterrupted. A deadline watchdog's tool: a read timeout restarts
+        with every event, so it cannot end a stream at a fixed time.
+
+        Uses the transport's ``network_stream`` extension (httpcore and httpcore2); with a
+        transport that has none (e.g. a mock) it only closes the stream.
+        """
+        response = getattr(self._stream, "response", None)
+        network = (getattr(response, "extensions", None) or {}).get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        try:
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+                return
+        except OSError:  # already closed
+            return
+        self.close()
 
     def close(self) -> None:
         try:
