@@ -193,6 +193,15 @@ def test_max_wait_time_cancels_the_run_on_the_server(make_assistant: MakeAssista
     assert run_statuses(emulator) == ["cancelled"]
 
 
+def test_deadline_ends_a_stream_that_is_still_sending_events(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+    """thread.run.in_progress arrives at 0.5 s and restarts the read timeout; the watchdog still ends at 1 s."""
+    started = time.monotonic()
+    with pytest.raises(errors.DeadlineExceededError) as caught:
+        make_assistant(stream_stall_timeout=30).ask("slow one [[delay:5]]", max_wait_time=1.0)
+    assert time.monotonic() - started < 1.4 and caught.value.cancelled
+    assert run_statuses(emulator) == ["cancelled"]
+
+
 # -- busy threads -----------------------------------------------------------------------------------
 
 

@@ -56,6 +56,7 @@ One backend serves many threads at once: all per-question state lives in a :clas
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -255,6 +256,10 @@ class _Ask:
             state.update_run(plain)
             self._note_fallback("the server does not stream")
             return
+        # The read timeout restarts with every event; the watchdog ends the stream at the deadline.
+        watchdog = threading.Timer(self.deadline.remaining(), stream.abort)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             with stream:
                 for event in stream:
@@ -264,6 +269,8 @@ class _Ask:
         except StreamInterrupted as exc:
             if not state.finished and not self.deadline.expired:
                 self._note_fallback(str(exc))
+        finally:
+            watchdog.cancel()
         if state.error is not None and not state.finished:
             self._note_fallback(f"the stream reported an error: {state.error.get('message', state.error)}")
         if state.run_id is None:
