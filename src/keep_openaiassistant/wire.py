@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import socket
 import logging
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
