@@ -155,6 +155,12 @@ def test_structured_output_is_an_instance_of_the_schema(make: MakeAssistant) -> 
     assert result.response == json.loads(result.text) == {"severity": "high", "summary": "db-1 down"}
 
 
+def test_structured_output_without_a_schema_fails_before_any_request(make: MakeAssistant, emulator: Emulator) -> None:
+    with pytest.raises(errors.ConfigurationError, match="structured_output_format"):
+        make().ask("x", structured_output_format={"type": "json_schema", "json_schema": {"name": "t"}})
+    assert requests(emulator) == {}
+
+
 def test_structured_output_that_is_not_json_raises_response_format_error(make: MakeAssistant) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object"}, "strict": True}}
     with pytest.raises(errors.ResponseFormatError) as caught:

@@ -150,6 +150,7 @@ class _Ask:
                 "speaks the Assistants API.",
                 field="thread_id",
             )
+        request.text_format(self.question.structured_output_format)  # a bad format fails before any request
         new = self.conversation_id is None
         if new:
             self.conversation_id = self._create_conversation()
