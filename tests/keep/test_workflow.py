@@ -56,26 +56,24 @@ workflow:
 """
 
 
-def create_keep_tables() -> None:
-    """Keep's parser looks the workflow up in Keep's database (sqlite ./keep.db without a server)."""
-    try:
-        from keep.api.core.db import create_db_and_tables
-    except ImportError:
-        from keep.api.core.db_on_start import create_db_and_tables
-    create_db_and_tables()
-
-
 def run_workflow(text: str) -> dict[str, Any]:
-    """Parse and run with whatever Parser/Workflow API this Keep version has; return steps_context."""
+    """Parse and run with whatever Parser/Workflow API this Keep version has; return steps_context.
+
+    Current Keep runs a workflow without a database when given ``tenant_id=None`` and a
+    ``workflow_db_id`` (as its CLI does). Keep 0.2.7 always looks the workflow up in its
+    database: there, create Keep's tables in sqlite ./keep.db (the test's temporary directory).
+    """
     from keep.parser.parser import Parser
 
-    create_keep_tables()
-
     parser = Parser()
-    parameters = inspect.signature(parser.parse).parameters
-    kwargs: dict[str, Any] = {"tenant_id": "singletenant", "parsed_workflow_yaml": yaml.safe_load(text)}
-    if "workflow_db_id" in parameters:
-        kwargs["workflow_db_id"] = "assistant-triage-test"
+    kwargs: dict[str, Any] = {"parsed_workflow_yaml": yaml.safe_load(text)}
+    if "workflow_db_id" in inspect.signature(parser.parse).parameters:
+        kwargs.update(tenant_id=None, workflow_db_id="assistant-triage-test")
+    else:
+        from keep.api.core.db import create_db_and_tables
+
+        create_db_and_tables()
+        kwargs.update(tenant_id="singletenant")
     parsed = parser.parse(**kwargs)
     workflow = parsed[0] if isinstance(parsed, list) else parsed
     workflow.run("exec-1")
