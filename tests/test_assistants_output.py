@@ -73,9 +73,10 @@ def test_shutdown_error_explains_the_switch_to_responses() -> None:
         assert needle in str(error), needle
 
 
-def test_only_openais_own_host_counts_as_shut_down(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_openai_and_azure_openai_hosts_count_as_shut_down(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     assert is_openai_host(openai.OpenAI(api_key="sk-x"))
     assert is_openai_host(openai.OpenAI(api_key="sk-x", base_url="https://api.openai.com/v1"))
     assert not is_openai_host(openai.OpenAI(api_key="sk-x", base_url="http://127.0.0.1:8080/v1"))
+    assert is_openai_host(openai.OpenAI(api_key="sk-x", base_url="https://myres.openai.azure.com/openai/v1"))
     assert not is_openai_host(openai.OpenAI(api_key="sk-x", base_url="https://myproxy.example.com/v1"))

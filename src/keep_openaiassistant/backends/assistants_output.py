@@ -17,7 +17,9 @@ from .. import errors
 from ..results import Citation
 from .common import marker_filename, replace_markers
 
+#: Where the Assistants API is gone since 2026-08-26: OpenAI itself, and Azure OpenAI (same day).
 SHUTDOWN_HOSTS = frozenset({"api.openai.com"})
+SHUTDOWN_HOST_SUFFIXES = (".openai.azure.com",)
 
 _BUSY = re.compile(r"already has an active run (run_[A-Za-z0-9_-]+)|while a run (run_[A-Za-z0-9_-]+) is active")
 
@@ -41,8 +43,8 @@ def refuses_streaming(error: errors.AssistantError) -> bool:
 def shutdown_error(exc: errors.NotFoundError, *, assistant_id: str | None) -> errors.AssistantsApiShutDownError:
     """The 404 that OpenAI's own Assistants endpoints answer since the shutdown, explained."""
     return errors.AssistantsApiShutDownError(
-        "OpenAI shut the Assistants API down on 2026-08-26: api.openai.com answers HTTP 404 to its "
-        f"endpoints (assistant {assistant_id or '?'}){exc.where()}. What to do: switch this provider to the "
+        "OpenAI shut the Assistants API down on 2026-08-26 (Azure OpenAI the same day): its endpoints answer "
+        f"HTTP 404 (assistant {assistant_id or '?'}){exc.where()}. What to do: switch this provider to the "
         "Responses API — set `api: responses` (or clear `assistant_id` and leave `api` on auto), copy the "
         "assistant's model and instructions into `model` and `instructions`, its vector store ids (file_search "
         "tool resources) into `vector_store_ids`, and turn `code_interpreter` on if the assistant had that tool. "
@@ -56,8 +58,9 @@ def shutdown_error(exc: errors.NotFoundError, *, assistant_id: str | None) -> er
 
 
 def is_openai_host(client: openai.OpenAI) -> bool:
-    """True when ``client`` talks to OpenAI itself (where the Assistants API is gone)."""
-    return str(getattr(client.base_url, "host", "")) in SHUTDOWN_HOSTS
+    """True when ``client`` talks to OpenAI (or Azure OpenAI), where the Assistants API is gone."""
+    host = str(getattr(client.base_url, "host", "")).lower()
+    return host in SHUTDOWN_HOSTS or host.endswith(SHUTDOWN_HOST_SUFFIXES)
 
 
 _FAILED_ADVICE: Mapping[str, str] = {
