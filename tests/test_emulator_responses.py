@@ -222,7 +222,7 @@ def test_cancelled_background_stream_ends_without_a_terminal_event(emulator: Emu
     _, _, _, events, complete = raw(emulator, "GET", f"/responses/{resp['id']}?stream=true")
     canceller.join()
     assert cancelled[0]["status"] == "cancelled"
-    assert complete and [d["type"] for _, d in events] == ["response.created", "response.in_progress"]
+    assert complete and [d["type"] for _, d in events] == ["response.created", "response.queued", "response.in_progress"]
 
 
 # -- terminal statuses and output shapes ----------------------------------------------------

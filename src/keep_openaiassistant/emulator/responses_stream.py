@@ -3,7 +3,8 @@
 A response's events are a pure function of its final state (:func:`output_events`), so every
 stream of it — the original and any resumed with ``starting_after=N`` — numbers the same events
 the same way: resuming is "the same stream, skipping what you have". :func:`stream_events` yields
-``response.created`` and ``response.in_progress`` at once, waits the model time in real time (no
+``response.created`` (then ``response.queued`` for a background response) and
+``response.in_progress`` at once, waits the model time in real time (no
 lock held), then the output events and the terminal event (``response.completed``,
 ``response.incomplete`` or ``response.failed``). A cancelled response has no terminal event in the
 Responses API, so its stream simply ends; clients retrieve it to learn the status.
@@ -69,10 +70,12 @@ def output_events(output: list[dict[str, Any]], first_sequence: int) -> list[dic
 
 def stream_events(state: ResponsesState, rec: ResponseRecord, *, starting_after: int = -1, include: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(event name, data)`` for the SSE reply; events numbered ``<= starting_after`` are skipped."""
-    head: list[dict[str, Any]] = [
-        {"type": "response.created", "sequence_number": 0, "response": state.snapshot(rec, rec.initial_status)},
-        {"type": "response.in_progress", "sequence_number": 1, "response": state.snapshot(rec, "in_progress")},
-    ]
+    head: list[dict[str, Any]] = [{"type": "response.created", "response": state.snapshot(rec, rec.initial_status)}]
+    if rec.background:
+        head.append({"type": "response.queued", "response": state.snapshot(rec, "queued")})
+    head.append({"type": "response.in_progress", "response": state.snapshot(rec, "in_progress")})
+    for number, event in enumerate(head):
+        event["sequence_number"] = number
     for event in head:
         if event["sequence_number"] > starting_after:
             yield event["type"], event
