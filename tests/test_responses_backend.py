@@ -234,6 +234,19 @@ def test_max_wait_time_cancels_the_response_on_the_server(make: MakeAssistant, e
     assert requests(emulator)["POST /v1/responses/{response_id}/cancel"] == 1
 
 
+def test_answer_that_arrives_while_cancelling_is_returned(make: MakeAssistant, emulator: Emulator) -> None:
+    emulator.faults.add(r"/cancel$", 500, count=5)  # the cancel is refused; the response finishes meanwhile
+    result = make(max_retries=0).ask("nearly on time [[delay:0.8]]", max_wait_time=0.5)
+    assert result.status == "completed" and "nearly on time" in result.text
+
+
+def test_unconfirmed_cancel_says_so(make: MakeAssistant, emulator: Emulator) -> None:
+    emulator.faults.add(r"/cancel$", 500, count=5)
+    with pytest.raises(errors.DeadlineExceededError) as caught:
+        make(max_retries=0).ask("slow one [[delay:5]]", max_wait_time=0.3)
+    assert not caught.value.cancelled and "not confirmed" in str(caught.value)
+
+
 def test_deadline_while_polling_cancels_too(make: MakeAssistant, emulator: Emulator) -> None:
     emulator.config.extra["refuse_stream"] = True
     with pytest.raises(errors.DeadlineExceededError) as caught:
