@@ -43,7 +43,7 @@ def run(config: Config, out_dir: Path = RESULTS, log: Callable[[str], None] | No
     phases = build_jobs(config)
     say(f"{sum(len(p) for p in phases)} jobs in {len(phases)} phases")
     run_phases(config, phases, say)
-    jobs = [job for phase in phases for job, _ in phase]
+    jobs = [part for phase in phases for job, _ in phase for part in job.split()]
     imports = run_imports(config) if "imports" in config.figures else None
     info["load_average_at_end"] = machine.load_average()
     info["duration_s"] = time.perf_counter() - started
@@ -54,7 +54,7 @@ def run(config: Config, out_dir: Path = RESULTS, log: Callable[[str], None] | No
         "config": dataclasses.asdict(config),
         "machine": info,
         "jobs": [{"key": j.key(), "impl": j.impl, "backend": j.backend, "figure": j.figure, "model_time": j.model_time,
-                  "params": j.params, "result": j.result} for j in jobs],
+                  "params": j.figures[j.figure], "result": j.result} for j in jobs],
         "imports": imports,
         "table_markdown": table,
     }

@@ -61,6 +61,9 @@ class Config:
     side_by_side: int = 6
     # False: every job side by side (quick mode; its timings are indicative only).
     isolate: bool = True
+    # True: all figures of one implementation in one worker and one emulator at T=latency_time
+    # (the smoke test: fewest processes; memory then shares its process with the other figures).
+    group: bool = False
     warmup: int = 2
     job_timeout: float = 900.0
 
@@ -84,12 +87,17 @@ class Config:
 
 @dataclass
 class Job:
+    """One worker process: ``figures`` maps each figure it measures to that figure's parameters."""
+
     impl: str
     backend: str
-    figure: str
     model_time: float
-    params: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, dict[str, Any]]
     result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def figure(self) -> str:
+        return "+".join(self.figures)
 
     @property
     def switches(self) -> dict[str, Any]:
@@ -98,9 +106,37 @@ class Job:
     def key(self) -> str:
         return f"{self.figure}/{self.backend}/{self.impl}/T={self.model_time:g}"
 
+    def split(self) -> list[Job]:
+        """One job per figure, each with the runtime fields and its own figure's result."""
+        if len(self.figures) == 1:
+            return [self]
+        head = {k: v for k, v in self.result.items() if k != "figures"}
+        parts = self.result.get("figures")
+        return [Job(self.impl, self.backend, self.model_time, {name: params},
+                    {**head, **parts.get(name, {"error": "not measured"})} if parts is not None else head)
+                for name, params in self.figures.items()]
+
+
+def _figure_params(config: Config) -> dict[str, dict[str, Any]]:
+    return {
+        "requests": {"n": config.request_n},
+        "latency": {"n": config.latency_n},
+        "concurrency": {"levels": list(config.concurrency_levels), "waves": config.concurrency_waves,
+                        "min_n": config.concurrency_min_n},
+        "memory": {"n": config.memory_n, "every": config.memory_every},
+    }
+
 
 def build_jobs(config: Config) -> list[list[tuple[Job, str]]]:
     """Phases of (job, pool) where pool is 'sleep' (many at once), 'cpu' (two at once) or 'alone'."""
+    params = _figure_params(config)
+    if config.group:
+        times = {config.latency_time, config.memory_time, config.concurrency_time, *config.request_times}
+        if len(times) != 1:
+            raise ValueError(f"group=True runs every figure on one emulator: give every figure the same model time, not {sorted(times)}")
+        wanted = {name: p for name, p in params.items() if name in config.figures}
+        return [[(Job(impl, backend, config.latency_time, wanted), "sleep")
+                 for backend in config.backends for impl in config.impls]]
     side: list[tuple[Job, str]] = []
     alone_latency: list[tuple[Job, str]] = []
     quiet_latency: list[tuple[Job, str]] = []
@@ -109,9 +145,9 @@ def build_jobs(config: Config) -> list[list[tuple[Job, str]]]:
         for impl in config.impls:
             if "requests" in config.figures:
                 for t in config.request_times:
-                    side.append((Job(impl, backend, "requests", t, {"n": config.request_n}), "sleep"))
+                    side.append((Job(impl, backend, t, {"requests": params["requests"]}), "sleep"))
             if "latency" in config.figures:
-                job = Job(impl, backend, "latency", config.latency_time, {"n": config.latency_n})
+                job = Job(impl, backend, config.latency_time, {"latency": params["latency"]})
                 if impl in SLOW_POLLERS:
                     side.append((job, "sleep"))
                 elif impl == "provider":
@@ -119,15 +155,12 @@ def build_jobs(config: Config) -> list[list[tuple[Job, str]]]:
                 else:
                     quiet_latency.append((job, "sleep"))
             if "memory" in config.figures:
-                side.append((Job(impl, backend, "memory", config.memory_time,
-                                 {"n": config.memory_n, "every": config.memory_every}), "cpu"))
+                side.append((Job(impl, backend, config.memory_time, {"memory": params["memory"]}), "cpu"))
             if "concurrency" in config.figures:
-                levels = {"levels": list(config.concurrency_levels), "waves": config.concurrency_waves,
-                          "min_n": config.concurrency_min_n}
-                load.append((Job(impl, backend, "concurrency", config.concurrency_time, levels), "alone"))
+                load.append((Job(impl, backend, config.concurrency_time, {"concurrency": params["concurrency"]}), "alone"))
                 if impl == "provider" and config.concurrency_stress_time is not None:
-                    load.append((Job(impl, backend, "concurrency", config.concurrency_stress_time, levels), "alone"))
-    # Long jobs first, so the side-by-side phase ends when its longest job does.
+                    load.append((Job(impl, backend, config.concurrency_stress_time,
+                                     {"concurrency": params["concurrency"]}), "alone"))
     phases = [side, alone_latency, quiet_latency, load]
     if not config.isolate:
         phases = [[(job, "sleep" if pool == "alone" else pool) for phase in phases for job, pool in phase]]
@@ -143,9 +176,12 @@ def run_job(config: Config, job: Job) -> dict[str, Any]:
     if python is None:
         return {"na": "no LangChain virtualenv given (--langchain-python); see docs/benchmarks.md"}
     with EmulatorProcess(model_time=job.model_time, poll_after_ms=config.poll_after_ms, python=config.python) as emu:
-        spec = {"impl": job.impl, "backend": job.backend, "figure": job.figure, "url": emu.url,
-                "model_time": job.model_time, "switches": job.switches, "warmup": config.warmup, **job.params}
-        return run_worker(python, spec, timeout=config.job_timeout)
+        spec = {"impl": job.impl, "backend": job.backend, "figures": job.figures, "url": emu.url,
+                "model_time": job.model_time, "switches": job.switches, "warmup": config.warmup}
+        result = run_worker(python, spec, timeout=config.job_timeout)
+    if len(job.figures) == 1 and "figures" in result:  # flatten: the one figure's result beside the runtime
+        result = {**{k: v for k, v in result.items() if k != "figures"}, **result["figures"][job.figure]}
+    return result
 
 
 def run_phases(config: Config, phases: list[list[tuple[Job, str]]], log: Callable[[str], None]) -> None:
@@ -167,7 +203,10 @@ def run_phases(config: Config, phases: list[list[tuple[Job, str]]], log: Callabl
 def _timed(config: Config, job: Job, log: Callable[[str], None]) -> dict[str, Any]:
     started = time.perf_counter()
     result = run_job(config, job)
-    status = "n/a" if "na" in result else ("ERROR " + result["error"] if "error" in result else "ok")
+    errors = [r["error"] for r in result.get("figures", {}).values() if "error" in r]
+    if "error" in result:
+        errors.append(result["error"])
+    status = "n/a" if "na" in result else ("ERROR " + "; ".join(errors) if errors else "ok")
     log(f"{job.key():55s} {time.perf_counter() - started:6.1f} s  {status}")
     return result
 

@@ -1,9 +1,9 @@
 """One measurement of one implementation, in a process of its own.
 
     python -m bench.worker '{"impl": "provider", "backend": "assistants", "url": "http://127.0.0.1:PORT",
-                             "model_time": 0.3, "figure": "latency", "n": 200}'
+                             "model_time": 0.3, "figures": {"latency": {"n": 200}}}'
 
-prints one JSON line. Figures: ``requests`` (HTTP requests per query, new and continued thread,
+prints one JSON line: the runtime, ``via`` (what was measured), and each figure's result. Figures: ``requests`` (HTTP requests per query, new and continued thread,
 counted by the emulator), ``latency`` (time added on top of the model time, concurrency 1),
 ``concurrency`` (throughput, p99 and connections at several concurrency levels through ONE
 instance), ``memory`` (RSS over many queries). A process per measurement: RSS belongs to one
@@ -156,12 +156,12 @@ FIGURES: dict[str, Figure] = {
 
 
 def run(job: dict[str, Any]) -> dict[str, Any]:
+    """Run ``job["figures"]`` ({figure: params}) in order, each with a fresh instance after a warm-up."""
     import openai
 
     head: dict[str, Any] = {
         "impl": job["impl"],
         "backend": job["backend"],
-        "figure": job["figure"],
         "python": platform.python_version(),
         "executable": sys.executable,
         "openai": openai.__version__,
@@ -169,20 +169,23 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     control = Control(job["url"])
     if job.get("switches"):
         control.configure(**job["switches"])
-    try:
-        impl = make(job["impl"], job["backend"], job["url"] + "/v1")
-    except NotAvailable as exc:
-        return {**head, "na": str(exc)}
-    head["via"] = impl.via
-    try:
-        for _ in range(int(job.get("warmup", 2))):
-            _timed_ask(impl, None, float(job["model_time"]))
-        head.update(FIGURES[job["figure"]](impl, control, job))
-    except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the run going
-        head["error"] = f"{type(exc).__name__}: {exc}"[:500]
-    finally:
-        impl.close()  # idempotent: the SDK's close() may be called twice
-    return head
+    results: dict[str, Any] = {}
+    for figure, params in job["figures"].items():
+        spec = {**job, **params}
+        try:
+            impl = make(job["impl"], job["backend"], job["url"] + "/v1")
+        except NotAvailable as exc:
+            return {**head, "na": str(exc)}
+        head["via"] = impl.via
+        try:
+            for _ in range(int(job.get("warmup", 2))):
+                _timed_ask(impl, None, float(job["model_time"]))
+            results[figure] = FIGURES[figure](impl, control, spec)
+        except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the run going
+            results[figure] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+        finally:
+            impl.close()  # idempotent: a figure may have closed it already
+    return {**head, "figures": results}
 
 
 def main() -> int:
