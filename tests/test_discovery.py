@@ -130,3 +130,25 @@ def test_the_wheel_maps_the_shim_into_keeps_folder() -> None:
 def test_the_shim_only_re_exports() -> None:
     text = (SHIM_DIR / f"{ENTRY}.py").read_text()
     assert "from keep_openaiassistant.keep_provider import OpenaiassistantProvider, OpenaiassistantProviderAuthConfig" in text
+
+
+def test_a_regular_install_links_the_wheels_own_folder(providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # hatchling moves force-included files: a regular install has no keep_shim/, only the
+    # wheel's site-packages/keep/providers/openaiassistant_provider/.
+    wheel_copy = tmp_path / "site-packages" / "keep" / "providers" / ENTRY
+    wheel_copy.mkdir(parents=True)
+    for f in SHIM_DIR.glob("*.py"):
+        (wheel_copy / f.name).write_text(f.read_text())
+    monkeypatch.setattr(discovery, "SHIM_DIR", tmp_path / "not-installed" / "keep_shim")
+    monkeypatch.setattr(discovery, "wheel_entry_dirs", lambda: [wheel_copy])
+    assert link(providers) == (f"Linked {providers / ENTRY} -> {wheel_copy.resolve()}. "
+                               "Restart Keep (and rebuild its providers cache) to see it in the UI.")
+    assert inspect_entry(providers).kind == "link"
+    unlink(providers)
+
+
+def test_link_without_any_shim_says_reinstall(providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discovery, "SHIM_DIR", tmp_path / "not-installed" / "keep_shim")
+    monkeypatch.setattr(discovery, "wheel_entry_dirs", lambda: [])
+    with pytest.raises(DiscoveryError, match="reinstall it"):
+        link(providers)

@@ -7,7 +7,10 @@ So the provider must be a folder *inside* the providers folder of the Keep that 
 (A) the wheel installs ``keep/providers/openaiassistant_provider/`` into site-packages, which is
     Keep's own folder when Keep is a regular install there (the official image) — nothing to do;
 (B) for a Keep source checkout or editable install, ``link`` puts a symlink to this package's
-    ``keep_shim`` folder into that checkout's providers folder; ``unlink`` removes only that link.
+    shim folder into that checkout's providers folder; ``unlink`` removes only that link. The shim
+    folder is ``keep_shim/`` in a source tree or editable install; a regular wheel install has
+    no ``keep_shim/`` (hatchling moves force-included files), so there the link points at the
+    wheel's own ``site-packages/keep/providers/openaiassistant_provider/``.
 
 ``doctor`` walks the chain Keep walks and says, for the first broken link, why and what fixes it.
 Nothing here imports Keep at module level: ``find_spec("keep.providers")`` only imports the
@@ -34,7 +37,7 @@ PROVIDER_TYPE = "openaiassistant"
 ENTRY = f"{PROVIDER_TYPE}_provider"
 MODULE = f"keep.providers.{ENTRY}.{ENTRY}"
 DISTRIBUTION = "keep-openaiassistant"
-SHIM_DIR = Path(__file__).resolve().parent / "keep_shim"
+SHIM_DIR = Path(__file__).resolve().parent / "keep_shim"  # present in a source tree / editable install
 
 # doctor's exit codes
 OK, NOT_FOUND, NO_KEEP = 0, 1, 3
@@ -84,6 +87,16 @@ def wheel_entry_dirs() -> list[Path]:
     return sorted(dirs)
 
 
+def shim_source() -> Path | None:
+    """The folder to link into Keep: keep_shim/ when present, else the wheel's installed copy."""
+    if (SHIM_DIR / f"{ENTRY}.py").is_file():
+        return SHIM_DIR
+    for folder in wheel_entry_dirs():
+        if (folder / f"{ENTRY}.py").is_file():
+            return folder.resolve()
+    return None
+
+
 def _is_our_shim(folder: Path) -> bool:
     """A folder holding our re-export module (this copy or another copy of this package)."""
     module = folder / f"{ENTRY}.py"
@@ -113,7 +126,7 @@ def inspect_entry(providers_dir: Path) -> Entry:
         target = target if target.is_absolute() else (path.parent / target)
         if not path.exists():
             return Entry(path, "stale-link", target)
-        if path.resolve() == SHIM_DIR:
+        if path.resolve() == shim_source():
             return Entry(path, "link", target)
         return Entry(path, "foreign-link" if _is_our_shim(path) else "foreign", target)
     if path.is_dir():
@@ -140,7 +153,7 @@ def link(providers_dir: Path | None = None) -> str:
     folder = _require_providers_dir(providers_dir)
     entry = inspect_entry(folder)
     if entry.kind == "link":
-        return f"Already linked: {entry.path} -> {SHIM_DIR}"
+        return f"Already linked: {entry.path} -> {entry.target}"
     if entry.kind == "wheel":
         return f"Nothing to do: {entry.path} was installed by the keep-openaiassistant wheel and Keep finds it."
     if entry.kind in ("stale-link", "foreign-link"):
@@ -150,12 +163,18 @@ def link(providers_dir: Path | None = None) -> str:
         )
     if entry.kind == "foreign":
         raise DiscoveryError(f"{entry.path} exists and is not keep-openaiassistant's: not touching it.")
+    source = shim_source()
+    if source is None:
+        raise DiscoveryError(
+            f"this copy of {DISTRIBUTION} has neither keep_shim/ nor the wheel's keep/providers/{ENTRY}/: "
+            f"reinstall it (pip install --force-reinstall {DISTRIBUTION})."
+        )
     try:
-        entry.path.symlink_to(SHIM_DIR, target_is_directory=True)
+        entry.path.symlink_to(source, target_is_directory=True)
     except OSError as exc:
         raise DiscoveryError(f"cannot create {entry.path}: {exc.strerror}. Run as the owner of {folder}.") from None
-    log.info("linked", extra={"link": str(entry.path), "target": str(SHIM_DIR)})
-    return f"Linked {entry.path} -> {SHIM_DIR}. Restart Keep (and rebuild its providers cache) to see it in the UI."
+    log.info("linked", extra={"link": str(entry.path), "target": str(source)})
+    return f"Linked {entry.path} -> {source}. Restart Keep (and rebuild its providers cache) to see it in the UI."
 
 
 def unlink(providers_dir: Path | None = None) -> str:
@@ -271,7 +290,7 @@ def _check_entry(report: Report, providers_dir: Path) -> bool:
         return True
     if entry.kind == "foreign-link":
         report.add(None, "provider folder", f"{entry.path} links to another copy of this package ({entry.target}), "
-                   f"not this one ({SHIM_DIR})", "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link")
+                   f"not this one ({shim_source()})", "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link")
         return True
     if entry.kind == "stale-link":
         report.add(False, "provider folder", f"{entry.path} links to {entry.target}, which no longer exists",
