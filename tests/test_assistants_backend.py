@@ -445,3 +445,13 @@ def test_retried_request_whose_first_attempt_started_the_run_is_followed_not_rer
     assert "turn 2" in result.text
     assert requests(emulator)["POST /v1/threads/{thread_id}/runs"] == 2  # the SDK's retry ...
     assert len(emulator.assistants.store.runs) == 2  # ... started no second run
+
+
+def test_answer_survives_a_failed_history_listing(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+    """The continued thread's answer arrived; the GET for ``messages`` failing must not lose it."""
+    assistant = make_assistant(max_retries=0)
+    thread_id = assistant.ask("first").thread_id
+    emulator.faults.add(r"^GET /v1/threads/\{thread_id\}/messages$", 500, count=1)
+    result = assistant.ask("second", thread_id=thread_id)
+    assert "turn 2" in result.text
+    assert [(m.role, m.content) for m in result.messages] == [("user", "second"), ("assistant", result.text)]

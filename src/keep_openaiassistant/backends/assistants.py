@@ -456,8 +456,12 @@ class _Ask:
             log.warning("the run completed with an empty answer", extra=self._extra())
         response = build_response(text, self.question, thread_id=state.thread_id, run_id=state.run_id)
         usage = run.get("usage") or {}
-        if history is None:
-            history = self._history()
+        if history is None and not self.new_thread:
+            try:
+                history = self._history()
+            except errors.AssistantError as exc:
+                # The answer is here; only the listing for ``messages`` failed: do not lose the answer.
+                log.warning("listing the thread's messages failed; messages holds this turn only", extra=self._extra(error=exc.message))
         messages = self._thread_messages(history)
         log.info("run completed", extra=self._extra(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens")))
         return AskResult(
