@@ -425,12 +425,12 @@ class _Ask:
 
     def _refuse_action(self, calls: list[dict[str, Any]]) -> NoReturn:
         """The assistant called functions nobody answered: cancel the run and say which."""
-        self._cancel()
+        cancelled = self._cancel()
         listed = "; ".join(f"{c['name']}({c['arguments']})" for c in calls) or "(none listed)"
         missing = sorted({c["name"] for c in calls} - set(self.question.tool_outputs or {}))
         raise errors.ActionRequiredError(
-            f"The assistant called functions this step has no answer for: {listed}{self._where()}. The run was "
-            f"cancelled. What to do: give their outputs in the step's tool_outputs, by function name "
+            f"The assistant called functions this step has no answer for: {listed}{self._where()}. "
+            f"{'The run was cancelled.' if cancelled else 'Cancelling the run was not confirmed; it expires within 10 minutes.'} What to do: give their outputs in the step's tool_outputs, by function name "
             f"(missing: {', '.join(missing) or 'none'}), or remove the functions from the assistant.",
             tool_calls=calls,
             thread_id=self.state.thread_id,

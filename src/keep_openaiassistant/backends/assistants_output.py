@@ -136,7 +136,7 @@ def ended_error(run: Mapping[str, Any], *, partial_text: str = "") -> errors.Run
         code = last.get("code")
         advice = _FAILED_ADVICE.get(str(code), "retry the step; if it keeps failing, check the assistant and the prompt")
         return errors.RunFailedError(
-            f"The run failed{where}: {code or 'unknown error'}: {last.get('message') or 'no detail'}. What to do: {advice}.",
+            f"The run failed{where}: {code or 'unknown error'}: {_sentence(last.get('message') or 'no detail')} What to do: {advice}.",
             code=code,
             detail=last.get("message"),
             **ids,
@@ -162,3 +162,9 @@ def ended_error(run: Mapping[str, Any], *, partial_text: str = "") -> errors.Run
             **ids,
         )
     return errors.RunError(f"The run ended with unexpected status {status!r}{where}. What to do: retry the step.", status=status, **ids)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with one full stop (server messages come with or without one)."""
+    text = str(text).strip()
+    return text if text.endswith((".", "!", "?")) else text + "."
