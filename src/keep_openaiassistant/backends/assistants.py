@@ -169,6 +169,8 @@ class _Ask:
                 calls = self.state.pending_tool_calls()
                 if not pending_calls_answerable(self.question.tool_outputs, [c["name"] for c in calls]):
                     self._refuse_action(calls)
+                if self.deadline.expired:  # a model that calls functions forever meets the deadline here
+                    self._expire()
                 self._submit_tool_outputs(calls)
         except _LateAnswer:
             log.info("the run completed while being cancelled at the deadline", extra=self._extra())
