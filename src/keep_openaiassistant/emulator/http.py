@@ -263,6 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
         events: Iterator[tuple[str | None, Any]] = iter(reply.events)
         sent = 0
         try:
+            # Headers go out at once, as a real server's do, even when the first event is
+            # minutes away (a resumed stream); TCP_NODELAY makes the extra segment free.
+            self.wfile.write(head)
+            self.wfile.flush()
             for event, data in events:
                 if reply.cut_after is not None and sent >= reply.cut_after:
                     # Drop the connection mid-stream (the client sees the cut now, while the run
@@ -277,11 +281,10 @@ class _Handler(BaseHTTPRequestHandler):
                 hook = self.server.event_hook
                 if hook is not None and request is not None:
                     hook(request, event, data)
-                self.wfile.write(head + frame)
-                head = b""
+                self.wfile.write(frame)
                 self.wfile.flush()
                 sent += 1
-            self.wfile.write(head + b"0\r\n\r\n")
+            self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             # The client went away; let the producer finish so the run's state still completes.
