@@ -153,3 +153,8 @@ def test_a_type_error_never_echoes_the_value() -> None:
     with pytest.raises(ConfigurationError) as info:
         build_auth_config({"api_key": "k", "code_interpreter": "sk-leaked-into-the-wrong-field"})
     assert "sk-leaked" not in str(info.value)
+
+
+def test_null_fields_mean_not_set() -> None:
+    settings = settings_from_authentication({"api_key": "k", "api": None, "code_interpreter": None, "model": None})
+    assert (settings.api, settings.code_interpreter, settings.model) == ("auto", False, None)

@@ -163,7 +163,8 @@ def build_auth_config(authentication: Mapping[str, Any] | None) -> Openaiassista
     Raises ConfigurationError naming the field: an unknown key (usually a typo that would
     otherwise silently pick another backend), a missing api_key or a value of the wrong type.
     """
-    values = dict(authentication or {})
+    # None means "not set" (the UI and KEEP_PROVIDERS JSON send null for untouched fields).
+    values = {k: v for k, v in (authentication or {}).items() if v is not None}
     unknown = sorted(k for k in values if k not in FIELD_NAMES)
     if unknown:
         raise ConfigurationError(

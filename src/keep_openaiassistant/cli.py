@@ -26,6 +26,7 @@ import logging
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -209,10 +210,13 @@ def _ask_via_engine(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any
 
 def _ask_via_keep(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
     """Like Keep's own provider smoke blocks: a ContextManager, a ProviderConfig, provider.query()."""
-    from keep.contextmanager.contextmanager import ContextManager
-    from keep.providers.models.provider_config import ProviderConfig
+    with warnings.catch_warnings():
+        # Keep's config warns on import when its optional keep/.env is absent: noise here.
+        warnings.filterwarnings("ignore", message=r"Config file .* not found", category=UserWarning)
+        from keep.contextmanager.contextmanager import ContextManager
+        from keep.providers.models.provider_config import ProviderConfig
 
-    from .keep_provider import OpenaiassistantProvider
+        from .keep_provider import OpenaiassistantProvider
 
     cm_kwargs: dict[str, Any] = {"tenant_id": "singletenant", "workflow_id": "keep-openaiassistant-cli"}
     if "load_state" in inspect.signature(ContextManager).parameters:
