@@ -57,6 +57,7 @@ class Config:
     memory_n: int = 5000
     memory_every: int = 500
     memory_time: float = 0.0
+    memory_threads: int = 8
     import_repeats: int = 7
     side_by_side: int = 6
     # False: every job side by side (quick mode; its timings are indicative only).
@@ -123,7 +124,7 @@ def _figure_params(config: Config) -> dict[str, dict[str, Any]]:
         "latency": {"n": config.latency_n},
         "concurrency": {"levels": list(config.concurrency_levels), "waves": config.concurrency_waves,
                         "min_n": config.concurrency_min_n},
-        "memory": {"n": config.memory_n, "every": config.memory_every},
+        "memory": {"n": config.memory_n, "every": config.memory_every, "threads": config.memory_threads},
     }
 
 
