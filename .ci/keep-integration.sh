@@ -12,12 +12,14 @@
 #   4. `pip uninstall` removes the provider and Keep still imports.
 # Against a current Keep source checkout instead, see docs/keep.md.
 #
-# Usage: .ci/keep-integration.sh        (venv in .venvs/keep027, reused between runs)
+# Usage: .ci/keep-integration.sh                          keephq 0.2.7 in .venvs/keep027 (CI)
+#        KEEP_SOURCE=/tmp/keep-src .ci/keep-integration.sh a current Keep source tree in .venvs/keep-src
+# (venvs are reused between runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
-VENV="$PWD/.venvs/keep027"
+if [ -n "${KEEP_SOURCE:-}" ]; then VENV="$PWD/.venvs/keep-src"; else VENV="$PWD/.venvs/keep027"; fi
 DIST="$PWD/.venvs/keep-dist"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 step() { printf '== %s\n' "$*"; }
@@ -36,14 +38,33 @@ assert under_keep == expected, f"the wheel must add exactly {expected} under kee
 print("   wheel adds only", ", ".join(under_keep))
 PY
 
-step "Keep (keephq 0.2.7) in $VENV"
-[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-PY="$VENV/bin/python"
-PIP=("$PY" -m pip install -q --disable-pip-version-check)
-"${PIP[@]}" --no-deps "keephq==0.2.7"
-# What `import keep.providers.providers_factory`, the context manager and the workflow parser
-# need, at keephq's own ranges; pydantic at Keep's current pin.
-mapfile -t KEEP_DEPS < <("$PY" - <<'PY'
+if [ -n "${KEEP_SOURCE:-}" ]; then
+  step "Keep from source $KEEP_SOURCE (every main-group pin of its poetry.lock) in $VENV"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  PY="$VENV/bin/python"
+  PIP=("$PY" -m pip install -q --disable-pip-version-check)
+  "$PY" - "$KEEP_SOURCE/poetry.lock" > "$VENV/keep-locked.txt" <<'PY'
+import sys, tomllib
+from pip._vendor.packaging.markers import Marker
+for p in tomllib.load(open(sys.argv[1], "rb"))["package"]:
+    marker = p.get("markers")
+    marker = marker.get("main") if isinstance(marker, dict) else marker
+    if "main" in p.get("groups", ["main"]) and not (marker and not Marker(marker).evaluate()):
+        print(f'{p["name"]}=={p["version"]}')
+PY
+  "${PIP[@]}" --no-deps -r "$VENV/keep-locked.txt"
+  "${PIP[@]}" --no-deps --force-reinstall "$KEEP_SOURCE"   # a regular install, as in Keep's image
+  "${PIP[@]}" pytest jsonschema
+  export KEEP_FULL_LISTING=1   # every provider's SDK is installed: list the whole folder, as the UI does
+else
+  step "Keep (keephq 0.2.7) in $VENV"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  PY="$VENV/bin/python"
+  PIP=("$PY" -m pip install -q --disable-pip-version-check)
+  "${PIP[@]}" --no-deps "keephq==0.2.7"
+  # What `import keep.providers.providers_factory`, the context manager and the workflow parser
+  # need, at keephq's own ranges; pydantic at Keep's current pin.
+  mapfile -t KEEP_DEPS < <("$PY" - <<'PY'
 import importlib.metadata, re
 needed = {"astunparse", "chevron", "click", "cloud-sql-python-connector", "fastapi", "pymysql", "pympler",
           "opentelemetry-instrumentation-sqlalchemy", "python-json-logger", "pyyaml", "requests", "sqlalchemy",
@@ -54,13 +75,17 @@ for req in importlib.metadata.requires("keephq") or []:
         spec = req[len(name):].split(";")[0].strip().strip("()").replace(" ", "")
         print(f"{name}{spec}")
 PY
-)
-"${PIP[@]}" "${KEEP_DEPS[@]}" "pydantic==1.10.19" pytz python-dateutil pytest jsonschema 2>&1 \
-  | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
+  )
+  "${PIP[@]}" "${KEEP_DEPS[@]}" "pydantic==1.10.19" pytz python-dateutil pytest jsonschema 2>&1 \
+    | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
+fi
 
-step "install the wheel (openai 1.37.1 / httpx 0.27, Keep's pins)"
+step "install the wheel"
 "${PIP[@]}" --force-reinstall --no-deps "$WHEEL"
-"${PIP[@]}" "$WHEEL" "openai==1.37.1" "httpx==0.27.2" 2>&1 | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
+if [ -z "${KEEP_SOURCE:-}" ]; then  # Keep's current SDK pins; a source Keep's lock already has them
+  "${PIP[@]}" "$WHEEL" "openai==1.37.1" "httpx==0.27.2" 2>&1 | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
+fi
+"$PY" -c 'import openai, pydantic; print(f"   openai {openai.__version__}, pydantic {pydantic.VERSION}")'
 PROVIDERS=$("$PY" -c 'import importlib.util as u; print(list(u.find_spec("keep.providers").submodule_search_locations)[0])')
 test -f "$PROVIDERS/openaiassistant_provider/openaiassistant_provider.py" \
   || { echo "FAIL: the wheel did not land in Keep's providers folder $PROVIDERS" >&2; exit 1; }

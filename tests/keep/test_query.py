@@ -165,3 +165,26 @@ def test_dispose_is_idempotent(make_provider: Any) -> None:
     provider.query(prompt="Disk full")
     provider.dispose()
     provider.dispose()
+
+
+def keep_install_scope_check() -> Any:
+    """Keep's install-time scope check (ProvidersService.validate_scopes), in Keep versions that have it."""
+    try:
+        from keep.providers.providers_service import ProvidersService
+    except ImportError:
+        pytest.skip("this Keep has no ProvidersService (added after 0.2.7)")
+    return ProvidersService.validate_scopes
+
+
+def test_keeps_install_check_accepts_a_working_provider(make_provider: Any) -> None:
+    assert keep_install_scope_check()(make_provider()) == {"authenticated": True, "assistant": True}
+
+
+def test_keeps_install_check_refuses_a_wrong_assistant_with_412(make_provider: Any) -> None:
+    check = keep_install_scope_check()
+    from fastapi import HTTPException
+
+    with pytest.raises(HTTPException) as info:
+        check(make_provider(assistant_id="asst_missing"))
+    assert info.value.status_code == 412
+    assert "asst_missing" in info.value.detail["assistant"]
