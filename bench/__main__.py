@@ -23,11 +23,23 @@ from .plan import BACKENDS, FIGURES, IMPLS, Config, build_jobs, run_imports, run
 from .report import render
 
 RESULTS = Path(__file__).resolve().parent / "results"
+VENVS = Path(__file__).resolve().parent.parent / ".venvs"
+# Where bench/setup.sh (LangChain) and .ci/keep-integration.sh (Keep 0.2.7) leave their venvs.
+DEFAULT_LANGCHAIN_PYTHON = VENVS / "bench-langchain" / "bin" / "python"
+DEFAULT_KEEP_PYTHON = VENVS / "keep027" / "bin" / "python"
 
 
 def can_import_keep(python: str) -> bool:
     done = subprocess.run([python, "-c", "import keep.providers.base.base_provider"], capture_output=True, timeout=120)
     return done.returncode == 0
+
+
+def _keep_python() -> str | None:
+    """This interpreter when it can import Keep, else the CI's Keep venv when it exists and can."""
+    for candidate in (sys.executable, str(DEFAULT_KEEP_PYTHON)):
+        if Path(candidate).exists() and can_import_keep(candidate):
+            return candidate
+    return None
 
 
 def run(config: Config, out_dir: Path = RESULTS, log: Callable[[str], None] | None = None) -> tuple[str, Path]:
@@ -70,12 +82,15 @@ def parse(argv: list[str] | None) -> Config:
     parser.add_argument("--impls", default=",".join(IMPLS))
     parser.add_argument("--figures", default=",".join(FIGURES))
     parser.add_argument("--keep-python", default=os.environ.get("BENCH_KEEP_PYTHON"),
-                        help="interpreter of a virtualenv with Keep and this package (env BENCH_KEEP_PYTHON)")
+                        help="interpreter of a virtualenv with Keep and this package (env BENCH_KEEP_PYTHON; "
+                        "default: this one if it imports Keep, else .venvs/keep027)")
     parser.add_argument("--langchain-python", default=os.environ.get("BENCH_LANGCHAIN_PYTHON"),
-                        help="interpreter of a virtualenv with langchain-classic, openai 2.x and this package (env BENCH_LANGCHAIN_PYTHON)")
+                        help="interpreter of a virtualenv with langchain-classic, openai 2.x and this package "
+                        "(env BENCH_LANGCHAIN_PYTHON; default: .venvs/bench-langchain, made by bench/setup.sh)")
     parser.add_argument("--poll-after-ms", type=int, default=100, help="the emulator's openai-poll-after-ms hint")
     parser.add_argument("--latency-n", type=int)
     parser.add_argument("--memory-n", type=int)
+    parser.add_argument("--no-docs", action="store_true", help="full mode: do not write the tables into docs/benchmarks.md")
     args = parser.parse_args(argv)
 
     def split(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -89,15 +104,35 @@ def parse(argv: list[str] | None) -> Config:
         "backends": split(args.backends, BACKENDS),
         "impls": split(args.impls, IMPLS),
         "figures": split(args.figures, FIGURES),
-        "keep_python": args.keep_python or (sys.executable if can_import_keep(sys.executable) else None),
-        "langchain_python": args.langchain_python,
+        "keep_python": args.keep_python or _keep_python(),
+        "langchain_python": args.langchain_python or (str(DEFAULT_LANGCHAIN_PYTHON) if DEFAULT_LANGCHAIN_PYTHON.exists() else None),
         "poll_after_ms": args.poll_after_ms,
     }
     if args.latency_n:
         overrides["latency_n"] = args.latency_n
     if args.memory_n:
         overrides["memory_n"] = args.memory_n
-    return Config.quick(**overrides) if args.quick else dataclasses.replace(Config(), **overrides)
+    if args.quick:
+        return Config.quick(**overrides)
+    config = dataclasses.replace(Config(), **overrides)
+    narrowed = (config.backends, config.impls, config.figures) != (BACKENDS, IMPLS, FIGURES)
+    if narrowed or args.latency_n or args.memory_n:  # not the documented run: never written into the docs
+        config = dataclasses.replace(config, mode="custom")
+    return config
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def update_docs(table: str, path: Path, docs: Path = DOCS) -> None:
+    """Put this run's tables between the markers of docs/benchmarks.md, naming the JSON they came from."""
+    text = docs.read_text()
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    relative = path.relative_to(docs.parent.parent) if path.is_relative_to(docs.parent.parent) else path
+    body = table.replace("# Benchmark results\n", f"Raw figures: `{relative}`.\n", 1)
+    docs.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     table, path = run(config)
     print(table)
     print(f"\nJSON: {path}", file=sys.stderr)
+    if config.mode == "full" and "--no-docs" not in (argv if argv is not None else sys.argv[1:]):
+        update_docs(table, path)
+        print(f"tables written into {DOCS}", file=sys.stderr)
     return 0
 
 

@@ -175,7 +175,7 @@ def run_job(config: Config, job: Job) -> dict[str, Any]:
         return {"na": f"{job.impl} has no {job.backend} implementation (LangChain wraps the Assistants API only)"}
     python = config.python_for(job.impl)
     if python is None:
-        return {"na": "no LangChain virtualenv given (--langchain-python); see docs/benchmarks.md"}
+        return {"na": "no LangChain virtualenv: run bash bench/setup.sh or pass --langchain-python (docs/benchmarks.md)"}
     with EmulatorProcess(model_time=job.model_time, poll_after_ms=config.poll_after_ms, python=config.python) as emu:
         spec = {"impl": job.impl, "backend": job.backend, "figures": job.figures, "url": emu.url,
                 "model_time": job.model_time, "switches": job.switches, "warmup": config.warmup}
