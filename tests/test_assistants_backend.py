@@ -435,16 +435,49 @@ def test_every_request_the_engine_sends_fits_openais_spec(make_assistant: MakeAs
     assert not problems, format_problems(problems)
 
 
+class _DropsFirstRunReply:
+    """A router in front of the emulator's: the first ``POST /threads/{id}/runs`` starts the run,
+    then the connection drops without a reply (a proxy timing out), so the SDK retries the POST."""
+
+    def __init__(self, router: Any) -> None:
+        self.router = router
+        self.dropped = 0
+
+    def match(self, method: str, path: str) -> Any:
+        found = self.router.match(method, path)
+        if found is None or found[0] != "POST /v1/threads/{thread_id}/runs" or self.dropped:
+            return found
+        key, handler, params = found
+
+        def start_then_drop(request: Any) -> Any:
+            handler(request)
+            self.dropped += 1
+            raise ConnectionAbortedError("dropped by the test proxy")  # the server closes without a reply
+
+        return key, start_then_drop, params
+
+
 def test_retried_request_whose_first_attempt_started_the_run_is_followed_not_rerun(make_assistant: MakeAssistant, emulator: Emulator) -> None:
-    """[[stream_cut:0]]: the emulator starts the run, then drops the connection before answering;
-    the SDK retries the POST, which meets our own run on the thread: it is adopted, not re-asked."""
+    """The SDK's retry meets our own run on the thread ("already has an active run"): it is
+    recognised by its keep_ask_id and followed, not asked a second time."""
     assistant = make_assistant(max_retries=1)
     thread_id = assistant.ask("first").thread_id
+    emulator.server.router = _DropsFirstRunReply(emulator.server.router)
     emulator.stats.reset()
-    result = assistant.ask("flaky network [[stream_cut:0]] [[delay:1.5]]", thread_id=thread_id)
+    result = assistant.ask("flaky network [[delay:1.5]]", thread_id=thread_id)
     assert "turn 2" in result.text
     assert requests(emulator)["POST /v1/threads/{thread_id}/runs"] == 2  # the SDK's retry ...
     assert len(emulator.assistants.store.runs) == 2  # ... started no second run
+
+
+def test_stream_cut_before_the_run_id_on_a_continued_thread_finds_the_run_by_its_tag(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+    assistant = make_assistant()
+    thread_id = assistant.ask("first").thread_id
+    emulator.stats.reset()
+    result = assistant.ask("cut at once [[stream_cut:0]]", thread_id=thread_id)
+    assert "turn 2" in result.text
+    counts = requests(emulator)
+    assert counts["POST /v1/threads/{thread_id}/runs"] == 1 and counts["GET /v1/threads/{thread_id}/runs"] == 1
 
 
 def test_answer_survives_a_failed_history_listing(make_assistant: MakeAssistant, emulator: Emulator) -> None:
