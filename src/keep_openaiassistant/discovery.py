@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -265,12 +266,15 @@ def doctor(*, listing: bool = True) -> Report:
     if not _check_entry(report, providers_dir):
         report.exit_code = NOT_FOUND
         return report
-    provider_class = _check_import(report)
-    if provider_class is None or not _check_factory(report, provider_class):
-        report.exit_code = NOT_FOUND
-        return report
-    if listing and not _check_listing(report):
-        report.exit_code = NOT_FOUND
+    with warnings.catch_warnings():
+        # Keep's config warns on import when its optional keep/.env is absent: not a finding.
+        warnings.filterwarnings("ignore", message=r"Config file .* not found", category=UserWarning)
+        provider_class = _check_import(report)
+        if provider_class is None or not _check_factory(report, provider_class):
+            report.exit_code = NOT_FOUND
+            return report
+        if listing and not _check_listing(report):
+            report.exit_code = NOT_FOUND
     return report
 
 
