@@ -38,8 +38,8 @@ Policies:
   answers every pending call by function name, the outputs are submitted (streamed) and the
   run goes on, as often as it asks; otherwise the run is cancelled and ActionRequiredError
   lists the calls.
-- ``max_wait_time`` is a hard deadline: streams read with a timeout that ends at it; on
-  expiry the run is cancelled (``POST .../cancel``), the cancel confirmed for at most
+- ``max_wait_time`` is a hard deadline: a watchdog aborts a stream at it (a read timeout
+  restarts with every event, so it cannot); on expiry the run is cancelled (``POST .../cancel``), the cancel confirmed for at most
   :data:`CANCEL_CONFIRM_SECONDS`, and DeadlineExceededError raised; nothing of ours is left
   running. A run that completed in that very moment is returned instead. Single requests get
   at least 2 s (a poll just before the deadline may end up to that much after it).
