@@ -66,7 +66,7 @@ else
   # need, at keephq's own ranges; pydantic at Keep's current pin.
   mapfile -t KEEP_DEPS < <("$PY" - <<'PY'
 import importlib.metadata, re
-needed = {"astunparse", "chevron", "click", "cloud-sql-python-connector", "fastapi", "pymysql", "pympler",
+needed = {"asteval", "astunparse", "chevron", "click", "cloud-sql-python-connector", "fastapi", "pymysql", "pympler",
           "opentelemetry-instrumentation-sqlalchemy", "python-json-logger", "pyyaml", "requests", "sqlalchemy",
           "sqlmodel", "starlette-context", "validators"}
 for req in importlib.metadata.requires("keephq") or []:
@@ -95,7 +95,7 @@ step "tests/keep against the installed wheel"
 # From a scratch directory so that nothing in the source tree shadows the installed package.
 RUN=$(mktemp -d)
 trap 'rm -rf "$RUN"' EXIT
-cp -r tests "$RUN/tests"
+cp -r tests examples "$RUN/"
 (cd "$RUN" && "$PY" -m pytest -q -p no:cacheprovider tests/keep)
 
 step "doctor and the provider module's smoke block"

@@ -56,11 +56,11 @@ workflow:
 """
 
 
-def run_workflow(text: str) -> dict[str, Any]:
-    """Parse and run with whatever Parser/Workflow API this Keep version has; return steps_context.
+def parse_workflow(text: str, workflow_id: str = "assistant-triage-test") -> Any:
+    """Keep's parser, with whatever API this Keep version has.
 
-    Current Keep runs a workflow without a database when given ``tenant_id=None`` and a
-    ``workflow_db_id`` (as its CLI does). Keep 0.2.7 always looks the workflow up in its
+    Current Keep parses and runs a workflow without a database when given ``tenant_id=None``
+    and a ``workflow_db_id`` (as its CLI does). Keep 0.2.7 always looks the workflow up in its
     database: there, create Keep's tables in sqlite ./keep.db (the test's temporary directory).
     """
     from keep.parser.parser import Parser
@@ -68,14 +68,23 @@ def run_workflow(text: str) -> dict[str, Any]:
     parser = Parser()
     kwargs: dict[str, Any] = {"parsed_workflow_yaml": yaml.safe_load(text)}
     if "workflow_db_id" in inspect.signature(parser.parse).parameters:
-        kwargs.update(tenant_id=None, workflow_db_id="assistant-triage-test")
+        kwargs.update(tenant_id=None, workflow_db_id=workflow_id)
     else:
         from keep.api.core.db import create_db_and_tables
 
         create_db_and_tables()
         kwargs.update(tenant_id="singletenant")
     parsed = parser.parse(**kwargs)
-    workflow = parsed[0] if isinstance(parsed, list) else parsed
+    return parsed[0] if isinstance(parsed, list) else parsed
+
+
+def run_workflow(text: str, alert: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parse and run (with ``alert`` as the triggering event); return Keep's steps context."""
+    workflow = parse_workflow(text)
+    if alert is not None:
+        from keep.api.models.alert import AlertDto
+
+        workflow.context_manager.set_event_context(AlertDto(**alert))
     workflow.run("exec-1")
     steps: dict[str, Any] = workflow.context_manager.steps_context
     return steps
@@ -98,3 +107,47 @@ def test_a_workflow_triages_and_follows_up_in_the_same_thread(
     assert isinstance(followup["response"], str)
     assert [m["content"] for m in followup["messages"] if m["role"] == "user"] == [
         "Disk full on db-1. Answer as JSON.", "Who owns db-1?"]
+
+
+REFIRE = """
+workflow:
+  id: assistant-refire-test
+  triggers:
+    - type: alert
+  steps:
+    - name: refire
+      provider:
+        type: openaiassistant
+        config: "{{ providers.oncall_assistant }}"
+        with:
+          prompt: "{{ alert.name }} fired again"
+          thread_id:
+            key: "{{ alert.assistant_thread_id }}"
+            default: ""
+"""
+
+
+def alert(**extra: Any) -> dict[str, Any]:
+    return {"id": "a1", "name": "DiskFull", "status": "firing", "severity": "critical",
+            "lastReceived": "2026-08-01T10:00:00.000Z", "source": ["prometheus"], "fingerprint": "fp-1", **extra}
+
+
+def step_result(steps: dict[str, Any], name: str) -> dict[str, Any]:
+    results = steps[name]["results"]
+    return results[-1] if isinstance(results, list) else results  # type: ignore[no-any-return]
+
+
+def test_a_thread_id_from_the_alert_continues_it_and_its_absence_starts_one(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, light_providers_folder: None
+) -> None:
+    # The pattern docs/keep.md recommends for "continue the conversation in a later workflow":
+    # `thread_id: {key: "{{ alert.assistant_thread_id }}", default: ""}` renders a missing field
+    # as empty, which starts a new thread (a plain "{{ alert.x }}" string fails the step in
+    # current Keep when the field is missing; without `default` Keep 0.2.7 fails on None).
+    auth = {"api_key": "sk-emulator", "base_url": emulator.base_url, "assistant_id": DEFAULT_ASSISTANT_ID}
+    monkeypatch.setenv("KEEP_PROVIDERS", json.dumps({"oncall_assistant": {"authentication": auth}}))
+    first = step_result(run_workflow(REFIRE, alert()), "refire")
+    assert first["thread_id"].startswith("thread_") and len(first["messages"]) == 2
+    again = step_result(run_workflow(REFIRE, alert(assistant_thread_id=first["thread_id"])), "refire")
+    assert again["thread_id"] == first["thread_id"]
+    assert [m["content"] for m in again["messages"] if m["role"] == "user"] == ["DiskFull fired again"] * 2
