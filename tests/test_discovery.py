@@ -152,3 +152,58 @@ def test_link_without_any_shim_says_reinstall(providers: Path, tmp_path: Path, m
     monkeypatch.setattr(discovery, "wheel_entry_dirs", lambda: [])
     with pytest.raises(DiscoveryError, match="reinstall it"):
         link(providers)
+
+
+# -- doctor's verdict on the provider folder (the Keep-importing steps are in tests/keep) -------
+
+
+def entry_check(providers: Path) -> tuple[bool, discovery.Check]:
+    report = discovery.Report()
+    ok = discovery._check_entry(report, providers)
+    return ok, report.checks[-1]
+
+
+def test_doctor_explains_a_wheel_that_landed_outside_a_source_keep(providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "site-packages" / "keep" / "providers" / ENTRY
+    elsewhere.mkdir(parents=True)
+    monkeypatch.setattr(discovery, "wheel_entry_dirs", lambda: [elsewhere])
+    ok, check = entry_check(providers)
+    assert not ok and check.ok is False
+    assert check.detail.startswith(f"{providers / ENTRY} is missing; the wheel put its files at {elsewhere}, but the Keep ")
+    assert check.fix.startswith("python -m keep_openaiassistant link")
+
+
+def test_doctor_flags_a_stale_link_with_the_fix(providers: Path, tmp_path: Path) -> None:
+    (providers / ENTRY).symlink_to(tmp_path / "gone", target_is_directory=True)
+    ok, check = entry_check(providers)
+    assert not ok
+    assert check.detail.endswith("which no longer exists")
+    assert check.fix == "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link"
+
+
+def test_doctor_warns_when_the_installed_copy_is_an_old_snapshot(providers: Path) -> None:
+    copy = providers / ENTRY
+    copy.mkdir()
+    for f in SHIM_DIR.glob("*.py"):
+        (copy / f.name).write_text(f.read_text())
+    (copy / f"{ENTRY}.py").write_text("from keep_openaiassistant.keep_provider import OpenaiassistantProvider  # old\n")
+    ok, check = entry_check(providers)
+    assert ok and check.ok is None, "Keep still finds it: a warning, not a failure"
+    assert f"differs from this package's keep_shim in {ENTRY}.py" in check.detail
+
+
+def test_doctor_accepts_our_link(providers: Path) -> None:
+    link(providers)
+    ok, check = entry_check(providers)
+    assert ok and check.ok is True and check.detail.endswith("(link)")
+
+
+def test_report_render_marks_and_verdict() -> None:
+    report = discovery.Report()
+    report.add(True, "a", "fine")
+    report.add(False, "b", "broken", "do this")
+    report.exit_code = discovery.NOT_FOUND
+    assert report.render() == (
+        "ok    a: fine\nFAIL  b: broken\n      fix: do this\n"
+        "Keep does not find provider type 'openaiassistant': see FAIL above."
+    )
