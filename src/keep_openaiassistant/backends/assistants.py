@@ -56,7 +56,6 @@ One backend serves many threads at once: all per-question state lives in a :clas
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -66,7 +65,7 @@ from typing import Any, NoReturn
 import openai
 
 from .. import errors
-from ..deadline import Clock, Deadline, PollInterval, Sleep
+from ..deadline import WATCHDOG, Clock, Deadline, PollInterval, Sleep
 from ..engine import Question
 from ..results import AskResult, Message, Usage
 from ..settings import Settings
@@ -259,11 +258,8 @@ class _Ask:
             self._note_fallback("the server does not stream")
             return
         # The read timeout restarts with every event; the watchdog ends the stream at the deadline.
-        watchdog = threading.Timer(self.deadline.remaining(), stream.abort)
-        watchdog.daemon = True
-        watchdog.start()
         try:
-            with stream:
+            with stream, WATCHDOG.guard(self.deadline.remaining(), stream.abort):
                 for event in stream:
                     state.handle(event)
                     if self.deadline.expired and not state.finished:
@@ -271,8 +267,6 @@ class _Ask:
         except StreamInterrupted as exc:
             if not state.finished and not self.deadline.expired:
                 self._note_fallback(str(exc))
-        finally:
-            watchdog.cancel()
         if state.error is not None and not state.finished:
             self._note_fallback(f"the stream reported an error: {state.error.get('message', state.error)}")
         if state.run_id is None:

@@ -58,7 +58,7 @@ from typing import Any, NoReturn
 import openai
 
 from .. import errors
-from ..deadline import Clock, Deadline, PollInterval, Sleep
+from ..deadline import WATCHDOG, Clock, Deadline, PollInterval, Sleep
 from ..engine import Question
 from ..results import AskResult, Message, Usage
 from ..settings import Settings
@@ -284,11 +284,14 @@ class _Ask:
                 state.handle(Event("response.snapshot", {"type": "response.snapshot", "response": plain}))
                 self.response_id = state.response_id
                 return
-            for event in stream:
-                state.handle(event)
-                self.response_id = state.response_id
-                if self.deadline.expired and not state.finished:
-                    return
+            # The read timeout (stall) restarts with every event; the watchdog ends the stream
+            # exactly at the deadline, however chatty the server is.
+            with WATCHDOG.guard(self.deadline.remaining(), stream.abort):
+                for event in stream:
+                    state.handle(event)
+                    self.response_id = state.response_id
+                    if self.deadline.expired and not state.finished:
+                        return
             # Read to the end even after the terminal event (the server ends the body right
             # after it): a fully read response returns its connection to the pool, while
             # closing it early costs a new connection — a TLS handshake — on the next request.
