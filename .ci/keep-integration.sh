@@ -61,7 +61,13 @@ else
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   PY="$VENV/bin/python"
   PIP=("$PY" -m pip install -q --disable-pip-version-check)
-  "${PIP[@]}" --no-deps "keephq==0.2.7"
+  # keephq 0.2.7 declares Python 3.11 only; on a newer Python try it anyway and say so.
+  if "$PY" -c 'import sys; sys.exit(sys.version_info[:2] == (3, 11))'; then
+    echo "   note: $("$PY" -V) is not 3.11, installing keephq 0.2.7 with --ignore-requires-python"
+    "${PIP[@]}" --no-deps --ignore-requires-python "keephq==0.2.7"
+  else
+    "${PIP[@]}" --no-deps "keephq==0.2.7"
+  fi
   # What `import keep.providers.providers_factory`, the context manager and the workflow parser
   # need, at keephq's own ranges; pydantic at Keep's current pin.
   mapfile -t KEEP_DEPS < <("$PY" - <<'PY'
