@@ -17,8 +17,16 @@ from keep_openaiassistant.auth_config import (
 from keep_openaiassistant.errors import ConfigurationError
 
 CONTRACT_FIELDS = (
-    "api_key", "organization_id", "project_id", "base_url", "api",
-    "assistant_id", "model", "instructions", "vector_store_ids", "code_interpreter",
+    "api_key",
+    "organization_id",
+    "project_id",
+    "base_url",
+    "api",
+    "assistant_id",
+    "model",
+    "instructions",
+    "vector_store_ids",
+    "code_interpreter",
 )
 
 
@@ -59,7 +67,11 @@ def test_widgets_and_defaults() -> None:
 
 def test_the_profile_fields_are_grouped_in_tabs() -> None:
     form = form_fields()
-    groups = {n: (m.get("config_main_group"), m.get("config_sub_group")) for n, m in form.items() if m.get("config_main_group")}
+    groups = {
+        n: (m.get("config_main_group"), m.get("config_sub_group"))
+        for n, m in form.items()
+        if m.get("config_main_group")
+    }
     assert groups == {
         "assistant_id": ("assistant profile", "assistants api"),
         "model": ("assistant profile", "responses api"),
@@ -126,9 +138,17 @@ def test_the_secret_never_appears_in_repr() -> None:
     ("authentication", "field", "message"),
     [
         ({}, "api_key", "api_key is missing: set the OpenAI API key (any non-empty value for the local emulator)."),
-        ({"api_key": ""}, "api_key", "api_key is missing: set the OpenAI API key (any non-empty value for the local emulator)."),
+        (
+            {"api_key": ""},
+            "api_key",
+            "api_key is missing: set the OpenAI API key (any non-empty value for the local emulator).",
+        ),
         ({"api_key": "k", "api": "chat"}, "api", "api is 'chat': choose one of auto, responses, assistants."),
-        ({"api_key": "k", "code_interpreter": "maybe"}, "code_interpreter", "code_interpreter has the wrong type: it must be a boolean (true/false)."),
+        (
+            {"api_key": "k", "code_interpreter": "maybe"},
+            "code_interpreter",
+            "code_interpreter has the wrong type: it must be a boolean (true/false).",
+        ),
         ({"api_key": "k", "base_url": "localhost:8080"}, "base_url", None),
         ({"api_key": "k", "api": "assistants"}, "assistant_id", None),
         ({"api_key": "k", "vector_store_ids": "runbooks"}, "vector_store_ids", None),

@@ -20,10 +20,21 @@ import pytest
 from keep_openaiassistant.cli import main
 from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
 
-ENV_NAMES = ("OPENAI_API_KEY", "ASSISTANT_ID", "OPENAI_ASSISTANT_ID", "OPENAI_BASE_URL", "OPENAI_MODEL",
-             "OPENAI_INSTRUCTIONS", "OPENAI_VECTOR_STORE_IDS", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
-MISSING_KEY = ("error: OPENAI_API_KEY is not set: export your OpenAI API key, or add --emulator to ask the "
-               "bundled emulator (no key, no network).\n")
+ENV_NAMES = (
+    "OPENAI_API_KEY",
+    "ASSISTANT_ID",
+    "OPENAI_ASSISTANT_ID",
+    "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+    "OPENAI_INSTRUCTIONS",
+    "OPENAI_VECTOR_STORE_IDS",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+)
+MISSING_KEY = (
+    "error: OPENAI_API_KEY is not set: export your OpenAI API key, or add --emulator to ask the "
+    "bundled emulator (no key, no network).\n"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +72,17 @@ def test_ask_json_is_one_compact_line() -> None:
     code, out, _ = run("ask", "Disk full on db-1", "--emulator", "--json", "--via", "engine")
     assert code == 0
     assert out.count("\n") == 1 and ", " not in out.split('"response"')[0]
-    assert set(json.loads(out)) >= {"response", "raw_response", "thread_id", "run_id", "status", "messages", "usage", "citations", "files"}
+    assert set(json.loads(out)) >= {
+        "response",
+        "raw_response",
+        "thread_id",
+        "run_id",
+        "status",
+        "messages",
+        "usage",
+        "citations",
+        "files",
+    }
 
 
 def test_ask_emulator_with_the_responses_backend() -> None:
@@ -78,12 +99,19 @@ def test_missing_key_is_one_line_and_exit_2() -> None:
 
 def test_missing_key_is_exit_2_through_python_dash_m() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
-    proc = subprocess.run([sys.executable, "-m", "keep_openaiassistant", "ask", "Disk full"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "keep_openaiassistant", "ask", "Disk full"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", MISSING_KEY)
 
 
-def test_a_refused_key_is_exit_1_with_the_message_and_no_traceback(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> None:
+def test_a_refused_key_is_exit_1_with_the_message_and_no_traceback(
+    monkeypatch: pytest.MonkeyPatch, emulator: Emulator
+) -> None:
     point_at(monkeypatch, emulator, key="bad-key-123", ASSISTANT_ID=DEFAULT_ASSISTANT_ID)
     code, out, err = run("ask", "Disk full", "--via", "engine")
     assert (code, out) == (1, "")
@@ -113,7 +141,10 @@ def test_thread_id_continues_the_conversation(monkeypatch: pytest.MonkeyPatch, e
     assert code == 0
     assert second["thread_id"] == first["thread_id"]
     assert second["run_id"] != first["run_id"]
-    assert [m["content"] for m in second["messages"] if m["role"] == "user"] == ["Disk full on db-1", "What did I ask first?"]
+    assert [m["content"] for m in second["messages"] if m["role"] == "user"] == [
+        "Disk full on db-1",
+        "What did I ask first?",
+    ]
 
 
 def test_via_keep_without_keep_is_a_usage_error() -> None:
@@ -133,17 +164,25 @@ def test_unknown_option_is_argparse_exit_2() -> None:
 
 
 def test_emulator_command_serves_until_interrupted() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "keep_openaiassistant", "emulator", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keep_openaiassistant", "emulator", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        assert first.startswith("OpenAI emulator (Assistants API v2, Responses + Conversations) serving at http://127.0.0.1:")
+        assert first.startswith(
+            "OpenAI emulator (Assistants API v2, Responses + Conversations) serving at http://127.0.0.1:"
+        )
         base_url = first.rsplit(" ", 1)[1].strip()
         hint = proc.stdout.readline()
         assert f"base_url: {base_url}" in hint and DEFAULT_ASSISTANT_ID in hint
-        request = urllib.request.Request(f"{base_url}/assistants/{DEFAULT_ASSISTANT_ID}",
-                                         headers={"Authorization": "Bearer sk-x", "OpenAI-Beta": "assistants=v2"})
+        request = urllib.request.Request(
+            f"{base_url}/assistants/{DEFAULT_ASSISTANT_ID}",
+            headers={"Authorization": "Bearer sk-x", "OpenAI-Beta": "assistants=v2"},
+        )
         with urllib.request.urlopen(request, timeout=10) as reply:
             body: dict[str, Any] = json.loads(reply.read())
         assert body["id"] == DEFAULT_ASSISTANT_ID

@@ -117,7 +117,9 @@ def test_the_wheel_maps_the_shim_into_keeps_folder() -> None:
     # pyproject's force-include is what puts the provider where Keep looks (discovery A).
     import tomllib
 
-    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    mapping = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "force-include"
+    ]
     assert mapping == {
         "src/keep_openaiassistant/keep_shim/__init__.py": f"keep/providers/{ENTRY}/__init__.py",
         f"src/keep_openaiassistant/keep_shim/{ENTRY}.py": f"keep/providers/{ENTRY}/{ENTRY}.py",
@@ -129,10 +131,15 @@ def test_the_wheel_maps_the_shim_into_keeps_folder() -> None:
 
 def test_the_shim_only_re_exports() -> None:
     text = (SHIM_DIR / f"{ENTRY}.py").read_text()
-    assert "from keep_openaiassistant.keep_provider import OpenaiassistantProvider, OpenaiassistantProviderAuthConfig" in text
+    assert (
+        "from keep_openaiassistant.keep_provider import OpenaiassistantProvider, OpenaiassistantProviderAuthConfig"
+        in text
+    )
 
 
-def test_a_regular_install_links_the_wheels_own_folder(providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_regular_install_links_the_wheels_own_folder(
+    providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # hatchling moves force-included files: a regular install has no keep_shim/, only the
     # wheel's site-packages/keep/providers/openaiassistant_provider/.
     wheel_copy = tmp_path / "site-packages" / "keep" / "providers" / ENTRY
@@ -141,8 +148,10 @@ def test_a_regular_install_links_the_wheels_own_folder(providers: Path, tmp_path
         (wheel_copy / f.name).write_text(f.read_text())
     monkeypatch.setattr(discovery, "SHIM_DIR", tmp_path / "not-installed" / "keep_shim")
     monkeypatch.setattr(discovery, "wheel_entry_dirs", lambda: [wheel_copy])
-    assert link(providers) == (f"Linked {providers / ENTRY} -> {wheel_copy.resolve()}. "
-                               "Restart Keep (and rebuild its providers cache) to see it in the UI.")
+    assert link(providers) == (
+        f"Linked {providers / ENTRY} -> {wheel_copy.resolve()}. "
+        "Restart Keep (and rebuild its providers cache) to see it in the UI."
+    )
     assert inspect_entry(providers).kind == "link"
     unlink(providers)
 
@@ -163,13 +172,17 @@ def entry_check(providers: Path) -> tuple[bool, discovery.Check]:
     return ok, report.checks[-1]
 
 
-def test_doctor_explains_a_wheel_that_landed_outside_a_source_keep(providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_explains_a_wheel_that_landed_outside_a_source_keep(
+    providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     elsewhere = tmp_path / "site-packages" / "keep" / "providers" / ENTRY
     elsewhere.mkdir(parents=True)
     monkeypatch.setattr(discovery, "wheel_entry_dirs", lambda: [elsewhere])
     ok, check = entry_check(providers)
     assert not ok and check.ok is False
-    assert check.detail.startswith(f"{providers / ENTRY} is missing; the wheel put its files at {elsewhere}, but the Keep ")
+    assert check.detail.startswith(
+        f"{providers / ENTRY} is missing; the wheel put its files at {elsewhere}, but the Keep "
+    )
     assert check.fix.startswith("python -m keep_openaiassistant link")
 
 

@@ -32,7 +32,9 @@ def test_defaults_match_the_contract() -> None:
     }
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("30", 30.0), ("2.5", 2.5), (45, 45.0), (" 10 ", 10.0), ("", 120.0), (None, 120.0)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("30", 30.0), ("2.5", 2.5), (45, 45.0), (" 10 ", 10.0), ("", 120.0), (None, 120.0)]
+)
 def test_max_wait_time_accepts_rendered_numbers(raw: Any, expected: float) -> None:
     assert step(max_wait_time=raw)["max_wait_time"] == expected
 
@@ -52,8 +54,20 @@ def test_max_wait_time_beyond_a_workflows_lifetime_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("false", False), ("False", False), ("no", False), ("0", False), (0, False), (False, False),
-     ("true", True), ("YES", True), ("on", True), (1, True), ("", True), (None, True)],
+    [
+        ("false", False),
+        ("False", False),
+        ("no", False),
+        ("0", False),
+        (0, False),
+        (False, False),
+        ("true", True),
+        ("YES", True),
+        ("on", True),
+        (1, True),
+        ("", True),
+        (None, True),
+    ],
 )
 def test_parse_json_accepts_rendered_booleans(raw: Any, expected: bool) -> None:
     assert step(parse_json=raw)["parse_json"] is expected
@@ -142,7 +156,12 @@ def test_long_values_are_never_echoed() -> None:
 
 def test_parameter_names_are_the_contracts() -> None:
     assert params.NAMES == (
-        "prompt", "thread_id", "max_wait_time", "additional_instructions",
-        "parse_json", "structured_output_format", "tool_outputs",
+        "prompt",
+        "thread_id",
+        "max_wait_time",
+        "additional_instructions",
+        "parse_json",
+        "structured_output_format",
+        "tool_outputs",
     )
     assert [p.name for p in params.PARAMETERS if p.required] == ["prompt"]

@@ -98,14 +98,17 @@ def test_query_signature_is_params_py() -> None:
     assert tuple(names[1:]) == params.NAMES, "every parameter explicit, in the contract's order"
     assert args.vararg is None and not args.kwonlyargs
     assert args.kwarg is not None, "a trailing **kwargs keeps older Keep versions working"
-    defaults = dict(zip(names[len(names) - len(args.defaults):], (ast.literal_eval(d) for d in args.defaults)))
+    with_defaults = names[len(names) - len(args.defaults) :]
+    defaults = dict(zip(with_defaults, (ast.literal_eval(d) for d in args.defaults), strict=True))
     assert "prompt" not in defaults, "prompt is required"
     for p in params.PARAMETERS[1:]:
         assert defaults[p.name] == p.default, p.name
 
 
 def test_results_are_the_step_result_keys() -> None:
-    result = AskResult(text="t", response="t", thread_id="thread_1", run_id="run_1", status="completed", backend="assistants")
+    result = AskResult(
+        text="t", response="t", thread_id="thread_1", run_id="run_1", status="completed", backend="assistants"
+    )
     assert list(SCHEMA["results"]) == list(result.to_dict())
 
 
@@ -147,7 +150,9 @@ def _cases() -> list[Any]:
     return [pytest.param(doc, id=where) for where, doc in _workflow_documents()]
 
 
-@pytest.mark.parametrize("document", _cases() or [pytest.param(None, marks=pytest.mark.skip(reason="no examples or docs snippets yet"))])
+@pytest.mark.parametrize(
+    "document", _cases() or [pytest.param(None, marks=pytest.mark.skip(reason="no examples or docs snippets yet"))]
+)
 def test_every_with_key_is_a_known_parameter(document: Any) -> None:
     allowed = set(params.NAMES) | params.KEEP_INTERNAL_KEYS
     for provider in _our_steps(document):
@@ -159,7 +164,8 @@ def test_every_with_key_is_a_known_parameter(document: Any) -> None:
 
 def test_the_walker_finds_steps_in_a_snippet() -> None:
     snippet = yaml.safe_load(
-        "steps:\n  - name: a\n    provider:\n      type: openaiassistant\n      with:\n        prompt: hi\n        modle: x\n"
+        "steps:\n  - name: a\n    provider:\n      type: openaiassistant\n"
+        "      with:\n        prompt: hi\n        modle: x\n"
     )
     found = list(_our_steps(snippet))
     assert found and set(found[0]["with"]) == {"prompt", "modle"}

@@ -4,7 +4,7 @@ Keep builds its install form from ``dataclasses.fields(OpenaiassistantProviderAu
 each field's ``metadata`` dict (label, hint, masking, widget, validation, grouping) plus its
 ``default`` when not None. The class is a pydantic dataclass like every in-tree AI provider's,
 so Keep's own validation style applies; it imports no Keep code and works on pydantic v1
-(Keep's) and v2 alike: only ``str``/``bool``/``Optional`` field types, no validators.
+(Keep's) and v2 alike: only ``str``/``bool``/``str | None`` field types, no validators.
 
 Grouping: the three "assistant profile" fields live in one card with two tabs in Keep's UI —
 "assistants api" (an existing ``asst_...``) and "responses api" (model + instructions). The
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any
 
 import pydantic
 import pydantic.dataclasses
@@ -28,7 +28,6 @@ ASSISTANTS_TAB = "assistants api"
 RESPONSES_TAB = "responses api"
 
 
-# Optional[...] rather than "X | None": pydantic v1 evaluates the annotations at class creation.
 @pydantic.dataclasses.dataclass
 class OpenaiassistantProviderAuthConfig:
     """OpenAI Assistant authentication and assistant profile (Keep's install form)."""
@@ -42,7 +41,7 @@ class OpenaiassistantProviderAuthConfig:
             "placeholder": "sk-...",
         }
     )
-    organization_id: Optional[str] = dataclasses.field(
+    organization_id: str | None = dataclasses.field(
         default=None,
         metadata={
             "required": False,
@@ -52,7 +51,7 @@ class OpenaiassistantProviderAuthConfig:
             "placeholder": "org-...",
         },
     )
-    project_id: Optional[str] = dataclasses.field(
+    project_id: str | None = dataclasses.field(
         default=None,
         metadata={
             "required": False,
@@ -62,7 +61,7 @@ class OpenaiassistantProviderAuthConfig:
             "placeholder": "proj_...",
         },
     )
-    base_url: Optional[str] = dataclasses.field(
+    base_url: str | None = dataclasses.field(
         default=None,
         metadata={
             "required": False,
@@ -85,7 +84,7 @@ class OpenaiassistantProviderAuthConfig:
             "options": list(API_CHOICES),
         },
     )
-    assistant_id: Optional[str] = dataclasses.field(
+    assistant_id: str | None = dataclasses.field(
         default=None,
         metadata={
             "required": False,
@@ -97,7 +96,7 @@ class OpenaiassistantProviderAuthConfig:
             "config_sub_group": ASSISTANTS_TAB,
         },
     )
-    model: Optional[str] = dataclasses.field(
+    model: str | None = dataclasses.field(
         default=None,
         metadata={
             "required": False,
@@ -109,7 +108,7 @@ class OpenaiassistantProviderAuthConfig:
             "config_sub_group": RESPONSES_TAB,
         },
     )
-    instructions: Optional[str] = dataclasses.field(
+    instructions: str | None = dataclasses.field(
         default=None,
         metadata={
             "required": False,
@@ -121,7 +120,7 @@ class OpenaiassistantProviderAuthConfig:
             "config_sub_group": RESPONSES_TAB,
         },
     )
-    vector_store_ids: Optional[str] = dataclasses.field(
+    vector_store_ids: str | None = dataclasses.field(
         default=None,
         metadata={
             "required": False,

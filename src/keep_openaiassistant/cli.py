@@ -68,21 +68,31 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="compact JSON on one line")
     ask.add_argument("--api", choices=API_CHOICES, help="backend (default: auto; with --emulator: assistants)")
     ask.add_argument("--max-wait-time", type=float, default=120.0, metavar="S", help="seconds (default 120)")
-    ask.add_argument("--via", choices=("auto", "keep", "engine"), default="auto",
-                     help="through Keep's provider class or the engine (default: keep when importable)")
+    ask.add_argument(
+        "--via",
+        choices=("auto", "keep", "engine"),
+        default="auto",
+        help="through Keep's provider class or the engine (default: keep when importable)",
+    )
 
     emu = sub.add_parser("emulator", help="serve the OpenAI emulator until interrupted")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
     emu.add_argument("--model-time", type=float, default=0.3, metavar="S", help="seconds a run takes (default 0.3)")
 
-    for name, text in (("link", "symlink the provider into Keep's providers folder (source/editable Keep)"),
-                       ("unlink", "remove that symlink")):
+    for name, text in (
+        ("link", "symlink the provider into Keep's providers folder (source/editable Keep)"),
+        ("unlink", "remove that symlink"),
+    ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--providers-dir", type=Path, help="Keep's keep/providers folder (default: the importable Keep's)")
+        p.add_argument(
+            "--providers-dir", type=Path, help="Keep's keep/providers folder (default: the importable Keep's)"
+        )
 
     doc = sub.add_parser("doctor", help="does Keep find the provider, and if not, why")
-    doc.add_argument("--no-listing", action="store_true", help="skip Keep's full provider listing (slow: imports every provider)")
+    doc.add_argument(
+        "--no-listing", action="store_true", help="skip Keep's full provider listing (slow: imports every provider)"
+    )
     doc.add_argument("--json", action="store_true", help="the report as JSON")
     return parser
 
@@ -140,8 +150,10 @@ def _authentication(args: argparse.Namespace, emulator_url: str | None) -> dict[
     else:
         key = _env("OPENAI_API_KEY")
         if not key:
-            raise UsageError("OPENAI_API_KEY is not set: export your OpenAI API key, or add --emulator to ask the "
-                             "bundled emulator (no key, no network).")
+            raise UsageError(
+                "OPENAI_API_KEY is not set: export your OpenAI API key, or add --emulator to ask the "
+                "bundled emulator (no key, no network)."
+            )
         auth.update(
             api_key=key,
             base_url=_env("OPENAI_BASE_URL"),
@@ -191,7 +203,11 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             if via != "keep":
                 raise
             return _keep_failure(exc, err)
-    text = json.dumps(result, ensure_ascii=False, separators=(",", ":")) if args.json else json.dumps(result, ensure_ascii=False, indent=2)
+    text = (
+        json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+        if args.json
+        else json.dumps(result, ensure_ascii=False, indent=2)
+    )
     print(text, file=out)
     return EXIT_OK
 
@@ -260,7 +276,7 @@ def _emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"Point a provider at it: base_url: {url}, api_key: any value not starting with 'bad', "
         f"assistant_id: {DEFAULT_ASSISTANT_ID} (Assistants API) or none (Responses API).\n"
         f"Try: OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-emulator ASSISTANT_ID={DEFAULT_ASSISTANT_ID} "
-        f"keep-openaiassistant ask \"Disk full on db-1\"\n"
+        f'keep-openaiassistant ask "Disk full on db-1"\n'
         "Ctrl-C stops it.",
         file=out,
         flush=True,

@@ -84,7 +84,9 @@ def wheel_entry_dirs() -> list[Path]:
         files = importlib.metadata.files(DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError:
         return []
-    dirs = {Path(str(f.locate())).parent for f in files if str(f).replace("\\", "/").startswith(f"keep/providers/{ENTRY}/")}
+    dirs = {
+        Path(str(f.locate())).parent for f in files if str(f).replace("\\", "/").startswith(f"keep/providers/{ENTRY}/")
+    }
     return sorted(dirs)
 
 
@@ -260,8 +262,11 @@ def doctor(*, listing: bool = True) -> Report:
         )
         report.exit_code = NO_KEEP
         return report
-    report.add(True, "Keep importable", f"{keep_version() or 'version unknown'}; providers folder {providers_dir} "
-               f"({_where_keep_lives(providers_dir)})")
+    report.add(
+        True,
+        "Keep importable",
+        f"{keep_version() or 'version unknown'}; providers folder {providers_dir} ({_where_keep_lives(providers_dir)})",
+    )
 
     if not _check_entry(report, providers_dir):
         report.exit_code = NOT_FOUND
@@ -283,9 +288,13 @@ def _check_entry(report: Report, providers_dir: Path) -> bool:
     if entry.kind == "wheel":
         stale = [f.name for f in SHIM_DIR.glob("*.py") if _read(f) != _read(entry.path / f.name)]
         if stale:
-            report.add(None, "provider folder", f"{entry.path} (installed by the wheel) differs from this package's "
-                       f"keep_shim in {', '.join(sorted(stale))}: an older install or an editable install's snapshot",
-                       f"pip install --force-reinstall {DISTRIBUTION} (editable: pip install -e . again)")
+            report.add(
+                None,
+                "provider folder",
+                f"{entry.path} (installed by the wheel) differs from this package's "
+                f"keep_shim in {', '.join(sorted(stale))}: an older install or an editable install's snapshot",
+                f"pip install --force-reinstall {DISTRIBUTION} (editable: pip install -e . again)",
+            )
         else:
             report.add(True, "provider folder", f"{entry.path} (installed by the wheel)")
         return True
@@ -293,25 +302,43 @@ def _check_entry(report: Report, providers_dir: Path) -> bool:
         report.add(True, "provider folder", f"{entry.path} -> {entry.target} (link)")
         return True
     if entry.kind == "foreign-link":
-        report.add(None, "provider folder", f"{entry.path} links to another copy of this package ({entry.target}), "
-                   f"not this one ({shim_source()})", "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link")
+        report.add(
+            None,
+            "provider folder",
+            f"{entry.path} links to another copy of this package ({entry.target}), not this one ({shim_source()})",
+            "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link",
+        )
         return True
     if entry.kind == "stale-link":
-        report.add(False, "provider folder", f"{entry.path} links to {entry.target}, which no longer exists",
-                   "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link")
+        report.add(
+            False,
+            "provider folder",
+            f"{entry.path} links to {entry.target}, which no longer exists",
+            "python -m keep_openaiassistant unlink && python -m keep_openaiassistant link",
+        )
         return False
     if entry.kind == "foreign":
-        report.add(False, "provider folder", f"{entry.path} exists but is not keep-openaiassistant's",
-                   "move it away, then reinstall keep-openaiassistant or run link")
+        report.add(
+            False,
+            "provider folder",
+            f"{entry.path} exists but is not keep-openaiassistant's",
+            "move it away, then reinstall keep-openaiassistant or run link",
+        )
         return False
     elsewhere = [d for d in wheel_entry_dirs() if d.resolve() != entry.path.resolve()]
     if elsewhere:
-        detail = (f"{entry.path} is missing; the wheel put its files at {elsewhere[0]}, but the Keep this Python "
-                  f"imports is {_where_keep_lives(providers_dir)} at {providers_dir.parent.parent}")
+        detail = (
+            f"{entry.path} is missing; the wheel put its files at {elsewhere[0]}, but the Keep this Python "
+            f"imports is {_where_keep_lives(providers_dir)} at {providers_dir.parent.parent}"
+        )
     else:
         detail = f"{entry.path} is missing"
-    report.add(False, "provider folder", detail,
-               "python -m keep_openaiassistant link (or pip install keep-openaiassistant into Keep's own environment)")
+    report.add(
+        False,
+        "provider folder",
+        detail,
+        "python -m keep_openaiassistant link (or pip install keep-openaiassistant into Keep's own environment)",
+    )
     return False
 
 
@@ -326,15 +353,23 @@ def _check_import(report: Report) -> Any:
     try:
         module = importlib.import_module(MODULE)
     except Exception as exc:  # the report must say why, whatever it is
-        report.add(False, f"import {MODULE}", f"{type(exc).__name__}: {exc}",
-                   "install what is missing into Keep's environment (pip install keep-openaiassistant pulls openai)")
+        report.add(
+            False,
+            f"import {MODULE}",
+            f"{type(exc).__name__}: {exc}",
+            "install what is missing into Keep's environment (pip install keep-openaiassistant pulls openai)",
+        )
         return None
     from .keep_provider import OpenaiassistantProvider
 
     cls = getattr(module, "OpenaiassistantProvider", None)
     if cls is not OpenaiassistantProvider:
-        report.add(False, f"import {MODULE}", "it does not re-export keep_openaiassistant's OpenaiassistantProvider",
-                   "reinstall keep-openaiassistant")
+        report.add(
+            False,
+            f"import {MODULE}",
+            "it does not re-export keep_openaiassistant's OpenaiassistantProvider",
+            "reinstall keep-openaiassistant",
+        )
         return None
     report.add(True, f"import {MODULE}")
     return cls
@@ -347,15 +382,28 @@ def _check_factory(report: Report, provider_class: Any) -> bool:
         resolved = ProvidersFactory.get_provider_class(PROVIDER_TYPE)
         auth = ProvidersFactory.get_provider_required_config(PROVIDER_TYPE)
     except Exception as exc:
-        report.add(False, "ProvidersFactory resolves the type", f"{type(exc).__name__}: {exc}",
-                   "check that Keep itself imports (its dependencies are installed)")
+        report.add(
+            False,
+            "ProvidersFactory resolves the type",
+            f"{type(exc).__name__}: {exc}",
+            "check that Keep itself imports (its dependencies are installed)",
+        )
         return False
     from .auth_config import OpenaiassistantProviderAuthConfig
 
     if resolved is not provider_class or auth is not OpenaiassistantProviderAuthConfig:
-        report.add(False, "ProvidersFactory resolves the type", f"got {resolved!r} / {auth!r}", "reinstall keep-openaiassistant")
+        report.add(
+            False,
+            "ProvidersFactory resolves the type",
+            f"got {resolved!r} / {auth!r}",
+            "reinstall keep-openaiassistant",
+        )
         return False
-    report.add(True, "ProvidersFactory resolves the type", f"'{PROVIDER_TYPE}' -> {provider_class.__module__}.{provider_class.__name__}")
+    report.add(
+        True,
+        "ProvidersFactory resolves the type",
+        f"'{PROVIDER_TYPE}' -> {provider_class.__module__}.{provider_class.__name__}",
+    )
     return True
 
 
@@ -371,24 +419,43 @@ def _check_listing(report: Report) -> bool:
         except (OSError, ValueError, AttributeError):
             cached = set()
         if PROVIDER_TYPE not in cached:
-            report.add(None, "Keep's providers cache", f"{cache.resolve()} does not list '{PROVIDER_TYPE}' (built before the install)",
-                       "keep provider build_cache, or restart Keep (its Docker entrypoint rebuilds the cache)")
+            report.add(
+                None,
+                "Keep's providers cache",
+                f"{cache.resolve()} does not list '{PROVIDER_TYPE}' (built before the install)",
+                "keep provider build_cache, or restart Keep (its Docker entrypoint rebuilds the cache)",
+            )
     get_all = ProvidersFactory.get_all_providers
     kwargs = {"ignore_cache_file": True} if "ignore_cache_file" in inspect.signature(get_all).parameters else {}
     try:
         providers = get_all(**kwargs)
     except Exception as exc:
-        report.add(None, "provider listing (UI)", f"Keep's listing failed on another provider: {type(exc).__name__}: {exc}",
-                   "install the dependencies of Keep's other providers (Keep's own image has them)")
+        report.add(
+            None,
+            "provider listing (UI)",
+            f"Keep's listing failed on another provider: {type(exc).__name__}: {exc}",
+            "install the dependencies of Keep's other providers (Keep's own image has them)",
+        )
         return True
     ours = next((p for p in providers if getattr(p, "type", None) == PROVIDER_TYPE), None)
     if ours is None:
-        report.add(False, "provider listing (UI)", f"{len(providers)} providers listed, '{PROVIDER_TYPE}' not among them",
-                   "run doctor again with -v to see Keep's import errors")
+        report.add(
+            False,
+            "provider listing (UI)",
+            f"{len(providers)} providers listed, '{PROVIDER_TYPE}' not among them",
+            "run doctor again with -v to see Keep's import errors",
+        )
         return False
     missing = [f for f in FIELD_NAMES if f not in (ours.config or {})]
     if missing:
-        report.add(False, "provider listing (UI)", f"install form lacks {', '.join(missing)}", "reinstall keep-openaiassistant")
+        report.add(
+            False, "provider listing (UI)", f"install form lacks {', '.join(missing)}", "reinstall keep-openaiassistant"
+        )
         return False
-    report.add(True, "provider listing (UI)", f"'{getattr(ours, 'display_name', PROVIDER_TYPE)}' with {len(ours.config)} form fields, among {len(providers)} providers")
+    report.add(
+        True,
+        "provider listing (UI)",
+        f"'{getattr(ours, 'display_name', PROVIDER_TYPE)}' with {len(ours.config)} form fields, "
+        f"among {len(providers)} providers",
+    )
     return True

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional
+from typing import Any
 
 from keep.contextmanager.contextmanager import ContextManager
 from keep.exceptions.provider_config_exception import ProviderConfigException
@@ -41,7 +41,9 @@ __all__ = [
 class OpenaiassistantProviderError(ProviderException):
     """A step failed. ``str()`` is the engine's message; the ids and the cause are attributes."""
 
-    def __init__(self, message: str, *, thread_id: str | None = None, run_id: str | None = None, kind: str = "") -> None:
+    def __init__(
+        self, message: str, *, thread_id: str | None = None, run_id: str | None = None, kind: str = ""
+    ) -> None:
         super().__init__(message)
         self.thread_id = thread_id
         self.run_id = run_id
@@ -85,9 +87,9 @@ class OpenaiassistantProvider(BaseProvider):
 
     def __init__(self, context_manager: ContextManager, provider_id: str, config: ProviderConfig) -> None:
         # Set before super().__init__, which calls validate_config().
-        self._engine: Optional[Assistant] = None
+        self._engine: Assistant | None = None
         self._engine_lock = threading.Lock()
-        self._last_thread_id: Optional[str] = None
+        self._last_thread_id: str | None = None
         super().__init__(context_manager, provider_id, config)
 
     # -- configuration --------------------------------------------------------------------
@@ -131,8 +133,11 @@ class OpenaiassistantProvider(BaseProvider):
         result.update(checks)
         self.logger.info(
             "Validated scopes",
-            extra={"provider_id": self.provider_id, "backend": self.settings.backend,
-                   "scopes": {k: v is True for k, v in result.items()}},
+            extra={
+                "provider_id": self.provider_id,
+                "backend": self.settings.backend,
+                "scopes": {k: v is True for k, v in result.items()},
+            },
         )
         return result
 
@@ -150,12 +155,12 @@ class OpenaiassistantProvider(BaseProvider):
     def _query(
         self,
         prompt: str,
-        thread_id: Optional[str] = None,
+        thread_id: str | None = None,
         max_wait_time: float = 120,
-        additional_instructions: Optional[str] = None,
+        additional_instructions: str | None = None,
         parse_json: bool = True,
-        structured_output_format: Optional[dict[str, Any] | str] = None,
-        tool_outputs: Optional[dict[str, Any] | str] = None,
+        structured_output_format: dict[str, Any] | str | None = None,
+        tool_outputs: dict[str, Any] | str | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Ask the assistant; returns the contract's step result (plain JSON types).
@@ -178,8 +183,12 @@ class OpenaiassistantProvider(BaseProvider):
             )
             self.logger.info(
                 "Asking the assistant",
-                extra={"provider_id": self.provider_id, "backend": self.settings.backend,
-                       "thread_id": step["thread_id"], "max_wait_time": step["max_wait_time"]},
+                extra={
+                    "provider_id": self.provider_id,
+                    "backend": self.settings.backend,
+                    "thread_id": step["thread_id"],
+                    "max_wait_time": step["max_wait_time"],
+                },
             )
             result = self._get_engine().ask(**step)
         except AssistantError as exc:
@@ -187,8 +196,12 @@ class OpenaiassistantProvider(BaseProvider):
                 self._last_thread_id = exc.thread_id
             self.logger.warning(
                 "The assistant step failed",
-                extra={"provider_id": self.provider_id, "error": type(exc).__name__,
-                       "thread_id": exc.thread_id, "run_id": exc.run_id},
+                extra={
+                    "provider_id": self.provider_id,
+                    "error": type(exc).__name__,
+                    "thread_id": exc.thread_id,
+                    "run_id": exc.run_id,
+                },
             )
             raise OpenaiassistantProviderError(
                 str(exc), thread_id=exc.thread_id, run_id=exc.run_id, kind=type(exc).__name__
@@ -203,9 +216,15 @@ class OpenaiassistantProvider(BaseProvider):
         self._last_thread_id = result.thread_id
         self.logger.info(
             "The assistant answered",
-            extra={"provider_id": self.provider_id, "backend": result.backend, "thread_id": result.thread_id,
-                   "run_id": result.run_id, "status": result.status,
-                   "total_tokens": result.usage.total_tokens, "seconds": round(time.monotonic() - started, 3)},
+            extra={
+                "provider_id": self.provider_id,
+                "backend": result.backend,
+                "thread_id": result.thread_id,
+                "run_id": result.run_id,
+                "status": result.status,
+                "total_tokens": result.usage.total_tokens,
+                "seconds": round(time.monotonic() - started, 3),
+            },
         )
         return result.to_dict()
 

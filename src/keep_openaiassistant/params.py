@@ -84,7 +84,9 @@ def coerce_step(**values: Any) -> dict[str, Any]:
     """Raw ``with:`` values (only the known parameters) -> keyword arguments of ``Assistant.ask``."""
     unknown = sorted(set(values) - set(NAMES))
     if unknown:
-        raise ConfigurationError(f"unknown step parameter(s) {', '.join(unknown)}: the parameters are {', '.join(NAMES)}.")
+        raise ConfigurationError(
+            f"unknown step parameter(s) {', '.join(unknown)}: the parameters are {', '.join(NAMES)}."
+        )
     get = values.get
     return {
         "prompt": coerce_prompt(get("prompt")),

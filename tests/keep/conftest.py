@@ -101,4 +101,5 @@ def pytest_report_header(config: pytest.Config) -> str:
         return f"keep: not importable ({SKIP_REASON})"
     from keep_openaiassistant.discovery import keep_providers_dir, keep_version
 
-    return f"keep: {keep_version() or 'version unknown'} at {keep_providers_dir()} (KEEP_SOURCE={os.environ.get('KEEP_SOURCE', '-')})"
+    source = os.environ.get("KEEP_SOURCE", "-")
+    return f"keep: {keep_version() or 'version unknown'} at {keep_providers_dir()} (KEEP_SOURCE={source})"

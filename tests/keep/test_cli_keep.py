@@ -56,7 +56,10 @@ def test_a_refused_key_through_keep_is_exit_1(monkeypatch: pytest.MonkeyPatch, e
 def test_doctor_finds_the_provider(light_providers_folder: None) -> None:
     code, out, _ = run("doctor")
     assert code == 0, out
-    assert "ok    ProvidersFactory resolves the type: 'openaiassistant' -> keep_openaiassistant.keep_provider.OpenaiassistantProvider" in out
+    resolved = "'openaiassistant' -> keep_openaiassistant.keep_provider.OpenaiassistantProvider"
+    assert f"ok    ProvidersFactory resolves the type: {resolved}" in out
     # Keep 0.2.7's listing has no display names: the type is shown instead.
-    assert re.search(r"^ok    provider listing \(UI\): '(OpenAI Assistant|openaiassistant)' with 10 form fields", out, re.M)
+    assert re.search(
+        r"^ok    provider listing \(UI\): '(OpenAI Assistant|openaiassistant)' with 10 form fields", out, re.M
+    )
     assert out.endswith("Keep finds provider type 'openaiassistant'.\n")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from _keepenv import KEEP_PRESENT, SKIP_REASON
 
 if not KEEP_PRESENT:
@@ -36,7 +35,9 @@ def providers(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, light_provide
 
 def _examples() -> list[Any]:
     paths = sorted(EXAMPLES.glob("*.y*ml")) if EXAMPLES.is_dir() else []
-    return [pytest.param(p, id=p.name) for p in paths] or [pytest.param(None, marks=pytest.mark.skip(reason="no examples"))]
+    return [pytest.param(p, id=p.name) for p in paths] or [
+        pytest.param(None, marks=pytest.mark.skip(reason="no examples"))
+    ]
 
 
 @pytest.mark.parametrize("path", _examples())

@@ -20,6 +20,7 @@ from keep_openaiassistant.auth_config import OpenaiassistantProviderAuthConfig, 
 from keep_openaiassistant.discovery import ENTRY, PROVIDER_TYPE, keep_providers_dir
 from keep_openaiassistant.keep_provider import OpenaiassistantProvider
 
+
 def factory() -> Any:
     from keep.providers.providers_factory import ProvidersFactory
 
@@ -52,11 +53,18 @@ def test_provider_type_derived_from_the_class_name(make_provider: Any) -> None:
 
 def test_get_provider_does_not_mutate_the_config(context_manager: Any, emulator: Any) -> None:
     # A changed authentication dict makes Keep write it back to its secret manager.
-    config = {"authentication": {"api_key": "sk-x", "base_url": emulator.base_url, "code_interpreter": "true",
-                                 "vector_store_ids": "vs_1, vs_2"}}
+    config = {
+        "authentication": {
+            "api_key": "sk-x",
+            "base_url": emulator.base_url,
+            "code_interpreter": "true",
+            "vector_store_ids": "vs_1, vs_2",
+        }
+    }
     before = copy.deepcopy(config)
-    provider = factory().get_provider(context_manager=context_manager, provider_id="p", provider_type=PROVIDER_TYPE,
-                                      provider_config=config)
+    provider = factory().get_provider(
+        context_manager=context_manager, provider_id="p", provider_type=PROVIDER_TYPE, provider_config=config
+    )
     assert config == before
     assert provider.settings.vector_store_ids == ("vs_1", "vs_2")
     provider.dispose()
@@ -121,6 +129,7 @@ def test_the_listing_shows_the_docstring_and_scopes(listing: Any) -> None:
 
 
 def test_the_package_exports_the_alias() -> None:
-    from keep_openaiassistant import OpenaiAssistantProvider, OpenaiassistantProvider as Provider
+    from keep_openaiassistant import OpenaiAssistantProvider
+    from keep_openaiassistant import OpenaiassistantProvider as Provider
 
     assert OpenaiAssistantProvider is Provider is OpenaiassistantProvider

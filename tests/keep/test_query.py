@@ -58,16 +58,29 @@ def test_a_new_provider_instance_continues_a_thread(make_provider: Any) -> None:
 
 
 def test_rendered_string_values_are_coerced(make_provider: Any) -> None:
-    result = make_provider().query(prompt='Answer {"severity": "high"}', max_wait_time="30", parse_json="false",
-                                   thread_id="")
+    result = make_provider().query(
+        prompt='Answer {"severity": "high"}', max_wait_time="30", parse_json="false", thread_id=""
+    )
     assert isinstance(result["response"], str)
     assert result["response"] == result["raw_response"]
 
 
 def test_structured_output_from_a_json_string(make_provider: Any) -> None:
-    fmt = json.dumps({"type": "json_schema", "json_schema": {"name": "triage", "strict": True, "schema": {
-        "type": "object", "properties": {"severity": {"type": "string"}}, "required": ["severity"],
-        "additionalProperties": False}}})
+    fmt = json.dumps(
+        {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "triage",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "properties": {"severity": {"type": "string"}},
+                    "required": ["severity"],
+                    "additionalProperties": False,
+                },
+            },
+        }
+    )
     result = make_provider().query(prompt="Disk full on db-1", structured_output_format=fmt)
     assert isinstance(result["response"], dict)
     assert "severity" in result["response"]
@@ -115,7 +128,9 @@ def test_a_bad_config_fails_at_construction_naming_the_field(make_provider: Any)
         make_provider(api="assistants", assistant_id="")
     assert isinstance(info.value, ProviderConfigException)
     assert info.value.field == "assistant_id"
-    assert str(info.value).startswith("Provider oncall_assistant is misconfigured: api is 'assistants' but assistant_id is empty")
+    assert str(info.value).startswith(
+        "Provider oncall_assistant is misconfigured: api is 'assistants' but assistant_id is empty"
+    )
 
 
 def test_validate_scopes_all_true(make_provider: Any) -> None:

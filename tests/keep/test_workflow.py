@@ -106,7 +106,9 @@ def test_a_workflow_triages_and_follows_up_in_the_same_thread(
     assert followup["thread_id"] == triage["thread_id"]
     assert isinstance(followup["response"], str)
     assert [m["content"] for m in followup["messages"] if m["role"] == "user"] == [
-        "Disk full on db-1. Answer as JSON.", "Who owns db-1?"]
+        "Disk full on db-1. Answer as JSON.",
+        "Who owns db-1?",
+    ]
 
 
 REFIRE = """
@@ -128,8 +130,16 @@ workflow:
 
 
 def alert(**extra: Any) -> dict[str, Any]:
-    return {"id": "a1", "name": "DiskFull", "status": "firing", "severity": "critical",
-            "lastReceived": "2026-08-01T10:00:00.000Z", "source": ["prometheus"], "fingerprint": "fp-1", **extra}
+    return {
+        "id": "a1",
+        "name": "DiskFull",
+        "status": "firing",
+        "severity": "critical",
+        "lastReceived": "2026-08-01T10:00:00.000Z",
+        "source": ["prometheus"],
+        "fingerprint": "fp-1",
+        **extra,
+    }
 
 
 def step_result(steps: dict[str, Any], name: str) -> dict[str, Any]:
