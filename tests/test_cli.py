@@ -221,3 +221,23 @@ def test_doctor_json() -> None:
     report = json.loads(out)
     assert report["exit_code"] == code == 3
     assert report["checks"][-1]["ok"] is False
+
+
+def test_a_keep_that_does_not_import_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Keep present on disk but missing one of its own dependencies.
+    import builtins
+
+    from keep_openaiassistant import cli
+
+    real_import = builtins.__import__
+
+    def broken_keep(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("keep.contextmanager"):
+            raise ModuleNotFoundError("No module named 'chevron'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(cli, "_keep_importable", lambda: True)
+    monkeypatch.setattr(builtins, "__import__", broken_keep)
+    code, out, err = run("ask", "Disk full", "--emulator", "--via", "keep")
+    assert (code, out) == (2, "")
+    assert err == "error: Keep is installed but does not import (No module named 'chevron'); use --via engine.\n"

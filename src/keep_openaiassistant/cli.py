@@ -39,8 +39,6 @@ from .settings import API_CHOICES
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 CLI_PROVIDER_ID = "openaiassistant_cli"
 
-log = logging.getLogger("keep_openaiassistant.cli")
-
 
 class UsageError(Exception):
     """Exit 2 with this one line."""
@@ -194,6 +192,8 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         auth = _authentication(args, emulator_url)
         try:
             result = _ask_via_keep(auth, step) if via == "keep" else _ask_via_engine(auth, step)
+        except UsageError:
+            raise
         except ConfigurationError as exc:
             raise UsageError(str(exc)) from None
         except AssistantError as exc:
@@ -229,10 +229,13 @@ def _ask_via_keep(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
     with warnings.catch_warnings():
         # Keep's config warns on import when its optional keep/.env is absent: noise here.
         warnings.filterwarnings("ignore", message=r"Config file .* not found", category=UserWarning)
-        from keep.contextmanager.contextmanager import ContextManager
-        from keep.providers.models.provider_config import ProviderConfig
+        try:
+            from keep.contextmanager.contextmanager import ContextManager
+            from keep.providers.models.provider_config import ProviderConfig
 
-        from .keep_provider import OpenaiassistantProvider
+            from .keep_provider import OpenaiassistantProvider
+        except ImportError as exc:
+            raise UsageError(f"Keep is installed but does not import ({exc}); use --via engine.") from None
 
     cm_kwargs: dict[str, Any] = {"tenant_id": "singletenant", "workflow_id": "keep-openaiassistant-cli"}
     if "load_state" in inspect.signature(ContextManager).parameters:
