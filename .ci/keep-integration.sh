@@ -40,6 +40,10 @@ PY
 
 if [ -n "${KEEP_SOURCE:-}" ]; then
   step "Keep from source $KEEP_SOURCE (every main-group pin of its poetry.lock) in $VENV"
+  if [ -L "$KEEP_SOURCE/keep/providers/openaiassistant_provider" ]; then
+    echo "FAIL: $KEEP_SOURCE is linked (keep_openaiassistant link); run unlink there first" >&2
+    exit 2
+  fi
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   PY="$VENV/bin/python"
   PIP=("$PY" -m pip install -q --disable-pip-version-check)
