@@ -11,6 +11,7 @@ from keep_openaiassistant.auth_config import (
     OpenaiassistantProviderAuthConfig,
     build_auth_config,
     form_fields,
+    ignored_fields,
     settings_from_authentication,
     to_settings,
 )
@@ -166,7 +167,22 @@ def test_a_misspelt_field_is_refused_instead_of_silently_ignored() -> None:
     with pytest.raises(ConfigurationError) as info:
         settings_from_authentication({"api_key": "k", "asistant_id": "asst_1"})
     assert info.value.field == "asistant_id"
-    assert str(info.value).startswith("unknown authentication field(s) 'asistant_id': the fields are api_key, ")
+    assert str(info.value).startswith(
+        "unknown authentication field 'asistant_id': did you mean 'assistant_id'? The fields are api_key, "
+    )
+
+
+def test_keys_keeps_ui_posts_with_the_form_are_ignored() -> None:
+    # Keep's install form posts install_webhook and pulling_enabled inside the authentication.
+    authentication = {"api_key": "k", "install_webhook": False, "pulling_enabled": True, "provider_name": "ai"}
+    assert settings_from_authentication(authentication).api_key == "k"
+    assert ignored_fields(authentication) == []
+
+
+def test_other_unknown_keys_are_ignored_and_reported() -> None:
+    authentication = {"api_key": "k", "region": "eu"}
+    assert settings_from_authentication(authentication).api_key == "k"
+    assert ignored_fields(authentication) == ["region"]
 
 
 def test_a_type_error_never_echoes_the_value() -> None:

@@ -14,6 +14,7 @@ tab only arranges the form; ``api: auto`` picks the backend from what was filled
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
@@ -156,21 +157,35 @@ def form_fields() -> dict[str, dict[str, Any]]:
     return form
 
 
+# Keys Keep's own install form and provisioning leave in ``authentication`` (the UI posts
+# ``install_webhook``/``pulling_enabled`` with the fields; Keep's in-tree auth configs ignore
+# them because pydantic v1 dataclasses drop unknown keywords).
+KEEP_FORM_KEYS = frozenset({"install_webhook", "pulling_enabled", "provider_id", "provider_name", "provider_type"})
+
+
+def ignored_fields(authentication: Mapping[str, Any] | None) -> list[str]:
+    """Keys of ``authentication`` that are neither form fields nor Keep's own: ignored, worth a log line."""
+    return sorted(k for k in (authentication or {}) if k not in FIELD_NAMES and k not in KEEP_FORM_KEYS)
+
+
 def build_auth_config(authentication: Mapping[str, Any] | None) -> OpenaiassistantProviderAuthConfig:
     """Validate Keep's ``config.authentication`` into the auth config, without touching it.
 
-    Raises ConfigurationError naming the field: an unknown key (usually a typo that would
-    otherwise silently pick another backend), a missing api_key or a value of the wrong type.
+    Raises ConfigurationError naming the field: a key that is a near miss of a field name (a
+    typo such as ``asistant_id`` would otherwise silently pick another backend), a missing
+    api_key or a value of the wrong type. Other unknown keys are ignored, like Keep's own
+    providers do: Keep's UI posts some of its own keys along with the form.
     """
+    for key in ignored_fields(authentication):
+        close = difflib.get_close_matches(key, FIELD_NAMES, n=1, cutoff=0.8)
+        if close:
+            raise ConfigurationError(
+                f"unknown authentication field {key!r}: did you mean {close[0]!r}? "
+                f"The fields are {', '.join(FIELD_NAMES)}.",
+                field=key,
+            )
     # None means "not set" (the UI and KEEP_PROVIDERS JSON send null for untouched fields).
-    values = {k: v for k, v in (authentication or {}).items() if v is not None}
-    unknown = sorted(k for k in values if k not in FIELD_NAMES)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown authentication field(s) {', '.join(map(repr, unknown))}: "
-            f"the fields are {', '.join(FIELD_NAMES)}.",
-            field=unknown[0],
-        )
+    values = {k: v for k, v in (authentication or {}).items() if v is not None and k in FIELD_NAMES}
     if not values.get("api_key"):
         raise ConfigurationError(
             "api_key is missing: set the OpenAI API key (any non-empty value for the local emulator).",

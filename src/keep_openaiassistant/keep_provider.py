@@ -25,7 +25,7 @@ from keep.providers.base.base_provider import BaseProvider
 from keep.providers.models.provider_config import ProviderConfig, ProviderScope
 
 from . import __version__, params
-from .auth_config import OpenaiassistantProviderAuthConfig, build_auth_config, to_settings
+from .auth_config import OpenaiassistantProviderAuthConfig, build_auth_config, ignored_fields, to_settings
 from .engine import Assistant
 from .errors import AssistantError, ConfigurationError
 from .settings import Settings
@@ -105,6 +105,12 @@ class OpenaiassistantProvider(BaseProvider):
                 f"Provider {self.provider_id} is misconfigured: {exc}", self.provider_id, field=exc.field
             ) from None
         self.settings: Settings = settings
+        ignored = ignored_fields(self.config.authentication)
+        if ignored:
+            self.logger.warning(
+                "Ignoring authentication keys that are not fields of this provider",
+                extra={"provider_id": self.provider_id, "ignored": ignored},
+            )
 
     def _get_engine(self) -> Assistant:
         """One engine (one SDK client, one connection pool) per provider instance, built once.

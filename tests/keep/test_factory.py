@@ -133,3 +133,9 @@ def test_the_package_exports_the_alias() -> None:
     from keep_openaiassistant import OpenaiassistantProvider as Provider
 
     assert OpenaiAssistantProvider is Provider is OpenaiassistantProvider
+
+
+def test_keeps_install_form_keys_do_not_break_the_provider(make_provider: Any) -> None:
+    # Keep's UI posts install_webhook/pulling_enabled inside the authentication it installs.
+    provider = make_provider(install_webhook=False, pulling_enabled=True)
+    assert provider.validate_scopes() == {"authenticated": True, "assistant": True}
