@@ -127,7 +127,7 @@ class OpenaiassistantProvider(BaseProvider):
         return engine
 
     def validate_scopes(self) -> dict[str, bool | str]:
-        """One cheap read (no thread, no run) per scope; never raises."""
+        """One cheap read (no thread, no run) answers both scopes; never raises, has no side effects."""
         try:
             checks = dict(self._get_engine().check_access())
         except Exception as exc:  # never raise at install: report the reason on every scope
