@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +34,23 @@ class EmulatorProcess:
         self.poll_after_ms = poll_after_ms
         self.python = python
         self._proc: subprocess.Popen[str] | None = None
+        self._stderr: Any = None
         self.url = ""
 
     def __enter__(self) -> EmulatorProcess:
         cmd = [self.python, "-m", "bench.emulator_process", "--port", "0",
                "--model-time", str(self.model_time), "--poll-after-ms", str(self.poll_after_ms)]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=child_env(), cwd=ROOT)
+        # The server's stderr goes to a file: under load the clients' pools close idle
+        # connections and socketserver prints every reset; only a failed start is worth showing.
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=child_env(), cwd=ROOT)
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if not line:
             self._proc.wait(timeout=10)
-            raise RuntimeError(f"the emulator process exited with {self._proc.returncode} before listening")
+            self._stderr.seek(0)
+            tail = " | ".join(self._stderr.read().strip().splitlines()[-3:])
+            raise RuntimeError(f"the emulator process exited with {self._proc.returncode} before listening: {tail}")
         self.url = json.loads(line)["url"]
         return self
 
@@ -63,6 +70,8 @@ class EmulatorProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        if self._stderr is not None:
+            self._stderr.close()
 
 
 def run_worker(python: str, job: dict[str, Any], *, timeout: float) -> dict[str, Any]:
