@@ -30,7 +30,9 @@ DEFAULT_KEEP_PYTHON = VENVS / "keep027" / "bin" / "python"
 
 
 def can_import_keep(python: str) -> bool:
-    done = subprocess.run([python, "-c", "import keep.providers.base.base_provider"], capture_output=True, timeout=120)
+    """Keep and this package's Keep adapter both import in ``python``."""
+    code = "import keep.providers.base.base_provider, keep_openaiassistant.keep_provider"
+    done = subprocess.run([python, "-W", "ignore", "-c", code], capture_output=True, timeout=120)
     return done.returncode == 0
 
 

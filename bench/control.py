@@ -23,6 +23,7 @@ class ServerStats:
     requests: dict[str, int]
     total: int
     connections: int
+    cpu_s: float  # CPU seconds used by the emulator's process so far (not reset)
 
 
 class Control:
@@ -47,7 +48,7 @@ class Control:
 
     def stats(self) -> ServerStats:
         raw = self._call("GET", "/stats")
-        return ServerStats(dict(raw["requests"]), int(raw["total"]), int(raw["connections"]))
+        return ServerStats(dict(raw["requests"]), int(raw["total"]), int(raw["connections"]), float(raw.get("cpu_s", 0.0)))
 
     def reset(self) -> None:
         self._call("POST", "/reset", {})

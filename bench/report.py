@@ -128,14 +128,14 @@ def requests_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) -> 
 
 
 def latency_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) -> list[str]:
-    head = ["backend", "implementation", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "target", ""]
+    head = ["backend", "implementation", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "client CPU ms/query", "target", ""]
     rows = []
     for backend in config.backends:
         for impl in config.impls:
             result = _find(jobs, "latency", backend, impl, config.latency_time)
             problem = _problem(result)
             if problem:
-                rows.append([backend, LABELS[impl]] + ["–"] * 6 + [problem])
+                rows.append([backend, LABELS[impl]] + ["–"] * 7 + [problem])
                 continue
             s = result["added_ms"]
             target, verdict = "–", _baseline(impl)
@@ -146,13 +146,14 @@ def latency_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) -> l
                 verdicts.append(Verdict(
                     f"added time at concurrency 1, T={config.latency_time:g} s: p50 ≤ 10 ms, p99 ≤ 50 ms (n={s['n']})",
                     backend, f"p50 {_fmt(s['p50'])}, p99 {_fmt(s['p99'])} ms (seed {_fmt(seed.get('p50'))}, {_fmt(seed.get('p99'))})", ok))
-            rows.append([backend, LABELS[impl], str(s["n"]), _fmt(s["p50"]), _fmt(s["p95"]), _fmt(s["p99"]), _fmt(s["max"]), target, verdict])
+            rows.append([backend, LABELS[impl], str(s["n"]), _fmt(s["p50"]), _fmt(s["p95"]), _fmt(s["p99"]), _fmt(s["max"]),
+                         _fmt(result.get("client_cpu_ms_per_query"), 2), target, verdict])
     return _table(head, rows)
 
 
 def concurrency_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) -> list[str]:
     head = ["backend", "implementation", "T s", "concurrency", "answered", "queries/s", "p50 added ms", "p99 added ms",
-            "connections", "requests/query", "target", ""]
+            "connections", "requests/query", "CPU ms/query client + server", "target", ""]
     top = max(config.concurrency_levels)
     rows = []
     for backend in config.backends:
@@ -160,7 +161,7 @@ def concurrency_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) 
             for job in [j for j in jobs if j.figure == "concurrency" and j.backend == backend and j.impl == impl]:
                 problem = _problem(job.result)
                 if problem:
-                    rows.append([backend, LABELS[impl], f"{job.model_time:g}"] + ["–"] * 8 + [problem])
+                    rows.append([backend, LABELS[impl], f"{job.model_time:g}"] + ["–"] * 9 + [problem])
                     continue
                 stress = job.model_time != config.concurrency_time
                 for level in job.result["levels"]:
@@ -186,6 +187,7 @@ def concurrency_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) 
                         backend, LABELS[impl], f"{job.model_time:g}", str(level["concurrency"]),
                         f"{level['answered']}/{level['queries']}{errors}", _fmt(level["throughput_qps"]),
                         _fmt(s["p50"]), _fmt(s["p99"]), str(level["connections"]), _fmt(level["requests_per_query"]),
+                        f"{_fmt(level.get('client_cpu_ms_per_query'), 2)} + {_fmt(level.get('server_cpu_ms_per_query'), 2)}",
                         target, verdict,
                     ])
     return _table(head, rows)

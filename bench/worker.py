@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import json
 import platform
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -64,10 +65,22 @@ def _per_query(control: Control, n: int, added: list[float]) -> dict[str, Any]:
     }
 
 
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of this worker process: the client's cost, all threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def latency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, Any]:
     n, t = int(job["n"]), float(job["model_time"])
+    cpu, server = _cpu_s(), control.stats().cpu_s
     added = [_timed_ask(impl, None, t)[1] for _ in range(n)]
-    return {"added_ms": summary(added), "samples_ms": [round(x, 3) for x in added]}
+    return {
+        "added_ms": summary(added),
+        "client_cpu_ms_per_query": (_cpu_s() - cpu) * 1000 / n,
+        "server_cpu_ms_per_query": (control.stats().cpu_s - server) * 1000 / n,
+        "samples_ms": [round(x, 3) for x in added],
+    }
 
 
 def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, Any]:
@@ -81,6 +94,7 @@ def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, 
         control.reset()
         _timed_ask(instance, None, t)  # warm-up: imports done, first connection open, server's streaming learnt
         before = control.stats()
+        cpu = _cpu_s()
         errors: list[str] = []
 
         def one(_: int, instance: Impl = instance) -> float | None:
@@ -94,6 +108,7 @@ def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, 
         with ThreadPoolExecutor(max_workers=level) as pool:
             results = list(pool.map(one, range(n)))
         wall = time.perf_counter() - start
+        cpu = _cpu_s() - cpu
         after = control.stats()
         instance.close()
         answered = [r for r in results if r is not None]
@@ -108,6 +123,8 @@ def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, 
                 "added_ms": summary(answered),
                 "connections": after.connections,
                 "requests_per_query": (after.total - before.total) / n,
+                "client_cpu_ms_per_query": cpu * 1000 / n,
+                "server_cpu_ms_per_query": (after.cpu_s - before.cpu_s) * 1000 / n,
             }
         )
     return {"levels": levels}

@@ -7,7 +7,7 @@ switch its behaviour between runs. Every route lives under ``/_emulator/`` and t
 
 | route                          | does                                                              |
 |--------------------------------|-------------------------------------------------------------------|
-| ``GET /_emulator/stats``       | requests by route key since the last reset, their total, and the connections accepted — all excluding the control calls themselves |
+| ``GET /_emulator/stats``       | requests by route key since the last reset, their total, and the connections accepted — all excluding the control calls themselves — and the CPU seconds the emulator's process has used |
 | ``POST /_emulator/reset``      | zero the counters and drop queued faults (threads and runs stay)  |
 | ``POST /_emulator/faults``     | queue a fault: ``{"route": regex, "status": 429, "count": 1, ...}`` (fields of :class:`.http.Fault`) |
 | ``DELETE /_emulator/faults``   | drop queued faults                                                |
@@ -25,6 +25,7 @@ alive), so ``stats`` subtracts one connection per control request counted since 
 
 from __future__ import annotations
 
+import time
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +99,8 @@ class ControlApi:
                 "requests": requests,
                 "total": sum(requests.values()),
                 "connections": max(0, connections - control_calls),
+                # Process-wide: meaningful when the emulator has a process of its own (the bench).
+                "cpu_s": time.process_time(),
             }
         )
 
