@@ -73,8 +73,11 @@ class EngineProvider:
     def __init__(self, backend: str, base_url: str) -> None:
         from keep_openaiassistant import Assistant, Settings
 
-        extra = {"assistant_id": ASSISTANT_ID} if backend == "assistants" else {"model": MODEL}
-        self._assistant = Assistant(Settings(api_key=API_KEY, base_url=base_url, api=backend, **extra))
+        if backend == "assistants":
+            settings = Settings(api_key=API_KEY, base_url=base_url, api=backend, assistant_id=ASSISTANT_ID)
+        else:
+            settings = Settings(api_key=API_KEY, base_url=base_url, api=backend, model=MODEL)
+        self._assistant = Assistant(settings)
         self.via = "engine (keep_openaiassistant.Assistant; Keep not importable here)"
 
     def ask(self, prompt: str, thread_id: str | None) -> Answer:
@@ -89,8 +92,8 @@ class KeepProvider:
     """Keep's provider class as a workflow step would call it: ``provider.query(**with)``."""
 
     def __init__(self, backend: str, base_url: str) -> None:
-        from keep.contextmanager.contextmanager import ContextManager
-        from keep.providers.models.provider_config import ProviderConfig
+        from keep.contextmanager.contextmanager import ContextManager  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        from keep.providers.models.provider_config import ProviderConfig  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
         from keep_openaiassistant.keep_provider import OpenaiassistantProvider
 
@@ -114,7 +117,7 @@ class KeepProvider:
 
 def make_provider(backend: str, base_url: str) -> Impl:
     try:
-        import keep.providers.base.base_provider  # noqa: F401
+        import keep.providers.base.base_provider  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: F401
     except ImportError:
         return EngineProvider(backend, base_url)
     return KeepProvider(backend, base_url)
@@ -171,7 +174,7 @@ class SdkAssistants(_OnOneClient):
 
     def ask(self, prompt: str, thread_id: str | None) -> Answer:
         threads = self.client.beta.threads
-        message = {"role": "user", "content": prompt}
+        message: Any = {"role": "user", "content": prompt}  # the SDK's TypedDicts differ between releases
         if thread_id:
             run = threads.runs.create_and_poll(thread_id=thread_id, assistant_id=ASSISTANT_ID, additional_messages=[message])
         else:
@@ -199,8 +202,8 @@ class SdkResponses(_OnOneClient):
 class LangChainAssistants:
     def __init__(self, base_url: str) -> None:
         try:
-            from langchain_classic.agents.openai_assistant import OpenAIAssistantRunnable
-            from langchain_classic import __version__ as lc_version
+            from langchain_classic import __version__ as lc_version  # type: ignore[import-not-found, unused-ignore]
+            from langchain_classic.agents.openai_assistant import OpenAIAssistantRunnable  # type: ignore[import-not-found, unused-ignore]
         except ImportError as exc:
             raise NotAvailable(f"langchain-classic is not installed in this virtualenv ({exc})") from exc
         self._runnable = OpenAIAssistantRunnable(assistant_id=ASSISTANT_ID, client=_client(base_url))
