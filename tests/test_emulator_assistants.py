@@ -227,7 +227,7 @@ def test_run_still_waiting_after_600_seconds_expires() -> None:
     now = [1000.0]
     with Emulator(model_time=0.0, clock=lambda: now[0]) as emulator:
         sdk = openai.OpenAI(api_key="sk-test", base_url=emulator.base_url, max_retries=0)
-        run = sdk.beta.threads.create_and_run(assistant_id=DEFAULT_ASSISTANT_ID, thread={"messages": [{"role": "user", "content": "call [[tool:lookup]]"}]})
+        run = sdk.beta.threads.create_and_run(assistant_id=DEFAULT_ASSISTANT_ID, thread={"messages": [{"role": "user", "content": "call [[tool:lookup_owner]]"}]})
         assert sdk.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id).status == "requires_action"
 
         now[0] += 600
@@ -257,8 +257,37 @@ def test_requires_action_then_submit_tool_outputs_and_poll_completes_with_the_ou
     assert tool_step.type == "tool_calls" and tool_step.step_details.tool_calls[0].function.output == "97% used"  # type: ignore[union-attr]
 
 
+def test_default_assistant_declares_the_oncall_functions_and_hosted_tools(client: openai.OpenAI) -> None:
+    assistant = client.beta.assistants.retrieve(DEFAULT_ASSISTANT_ID)
+    functions = {t.function.name: t.function for t in assistant.tools if t.type == "function"}  # type: ignore[union-attr]
+
+    assert {t.type for t in assistant.tools} == {"code_interpreter", "file_search", "function"}
+    assert set(functions) == {"get_logs", "get_metrics", "get_disk_usage", "lookup_owner", "page_oncall", "recent_deploys"}
+    params = functions["get_metrics"].parameters or {}
+    assert params["type"] == "object" and params["required"] == list(params["properties"]) and params["additionalProperties"] is False
+    assert assistant.tool_resources.file_search.vector_store_ids == ["vs_emulator_runbooks"]  # type: ignore[union-attr]
+
+
+def test_a_function_the_assistant_does_not_declare_is_not_called(client: openai.OpenAI) -> None:
+    run = ask(client, "disk alert [[tool:restart_host]]")
+    answer = client.beta.threads.messages.list(thread_id=run.thread_id, run_id=run.id).data[0].content[0].text.value  # type: ignore[union-attr]
+
+    assert run.status == "completed" and run.required_action is None
+    assert answer.endswith("No function restart_host was available.")
+
+
+def test_the_runs_tools_override_the_assistants_functions(client: openai.OpenAI) -> None:
+    own = [{"type": "function", "function": {"name": "restart_host", "parameters": {"type": "object", "properties": {}}}}]
+    overridden = ask(client, "disk alert [[tool:get_logs]] [[tool:restart_host]]", tools=own)
+    none = ask(client, "disk alert [[tool:get_logs]]", tools=[])
+
+    assert [c.function.name for c in overridden.required_action.submit_tool_outputs.tool_calls] == ["restart_host"]  # type: ignore[union-attr]
+    assert [t.type for t in overridden.tools] == ["function"] and none.tools == []
+    assert none.status == "completed" and none.required_action is None
+
+
 def test_submit_tool_outputs_must_answer_every_call(client: openai.OpenAI) -> None:
-    run = ask(client, "two calls [[tool:a]] [[tool:b]]")
+    run = ask(client, "two calls [[tool:get_logs]] [[tool:get_metrics]]")
     first = run.required_action.submit_tool_outputs.tool_calls[0]
 
     with pytest.raises(openai.BadRequestError, match="Expected tool outputs for call_ids"):
@@ -273,7 +302,7 @@ def test_submit_tool_outputs_to_a_finished_run_is_refused(client: openai.OpenAI)
 
 
 def test_submit_tool_outputs_stream_continues_the_run(client: openai.OpenAI) -> None:
-    run = ask(client, "stream tools [[tool:lookup]]")
+    run = ask(client, "stream tools [[tool:lookup_owner]]")
     call = run.required_action.submit_tool_outputs.tool_calls[0]
     handler = Collector()
 
@@ -284,7 +313,7 @@ def test_submit_tool_outputs_stream_continues_the_run(client: openai.OpenAI) -> 
 
     assert handler.names[:2] == ["thread.run.step.completed", "thread.run.in_progress"]
     assert handler.names[-1] == "thread.run.completed"
-    assert "Tool lookup said: found it." in handler.text
+    assert "Tool lookup_owner said: found it." in handler.text
 
 
 # -- streaming -----------------------------------------------------------------------------
@@ -327,7 +356,7 @@ def test_create_and_run_stream_starts_with_thread_created(client: openai.OpenAI)
 
 
 def test_stream_with_tool_call_ends_at_requires_action(client: openai.OpenAI) -> None:
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": "[[tool:lookup]]"}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "[[tool:lookup_owner]]"}])
     handler = Collector()
 
     with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler) as stream:
@@ -335,7 +364,7 @@ def test_stream_with_tool_call_ends_at_requires_action(client: openai.OpenAI) ->
         run = stream.current_run
 
     assert handler.names[-4:] == ["thread.run.step.created", "thread.run.step.in_progress", "thread.run.step.delta", "thread.run.requires_action"]
-    assert run is not None and run.required_action.submit_tool_outputs.tool_calls[0].function.name == "lookup"  # type: ignore[union-attr]
+    assert run is not None and run.required_action.submit_tool_outputs.tool_calls[0].function.name == "lookup_owner"  # type: ignore[union-attr]
 
 
 def test_stream_cut_drops_the_connection_but_the_run_completes(emu: Emulator, client: openai.OpenAI) -> None:
@@ -372,9 +401,9 @@ def test_every_reply_and_stream_event_matches_the_openapi_spec(emu: Emulator, cl
     spec = OpenAPISpec.default()
     problems: list[Any] = []
     emu.server.exchange_hook = lambda request, status, body: problems.extend(spec.check_response(request.method, request.path, status, body))
-    assistant = client.beta.assistants.create(model="gpt-4o", name="triage", tools=[{"type": "function", "function": {"name": "lookup"}}])
+    assistant = client.beta.assistants.create(model="gpt-4o", name="triage", tools=[{"type": "function", "function": {"name": "lookup_owner"}}])
     client.beta.assistants.list()
-    for tag in ("[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[incomplete]]", "[[tool:lookup]]", "[[empty]]"):
+    for tag in ("[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[incomplete]]", "[[tool:lookup_owner]]", "[[empty]]"):
         run = ask(client, f"alert {tag}")
         client.beta.threads.messages.list(thread_id=run.thread_id)
         client.beta.threads.runs.steps.list(run_id=run.id, thread_id=run.thread_id)

@@ -320,6 +320,18 @@ def test_multipart_answers_keep_their_messages_and_parts(client: openai.OpenAI) 
 
 # -- function calls ---------------------------------------------------------------------------
 
+PING = [{"type": "function", "name": "ping", "description": "Ping a host.", "parameters": {"type": "object", "properties": {}}}]
+
+
+def test_the_model_calls_only_functions_the_request_declares(client: openai.OpenAI) -> None:
+    bare = create(client, "Check [[tool:ping]]")
+    other = create(client, "Check [[tool:ping]] [[tool:lookup_owner]]", tools=[{"type": "function", "name": "lookup_owner"}])
+    assert bare["status"] == "completed" and [i["type"] for i in bare["output"]] == ["message"]
+    assert text_of(bare).endswith("No function ping was available.") and bare["tools"] == []
+    assert [(i["type"], i.get("name")) for i in other["output"]] == [("function_call", "lookup_owner")]
+    answered = create(client, [{"type": "function_call_output", "call_id": other["output"][0]["call_id"], "output": "team-storage"}], previous_response_id=other["id"])
+    assert "Tool lookup_owner said: team-storage. No function ping was available." in text_of(answered)
+
 
 def test_function_call_round_trip_with_previous_response_id(client: openai.OpenAI) -> None:
     tools = [{"type": "function", "name": "lookup_owner", "parameters": {"type": "object", "properties": {}}}]
@@ -334,7 +346,7 @@ def test_function_call_round_trip_with_previous_response_id(client: openai.OpenA
 
 def test_function_call_round_trip_on_a_conversation(client: openai.OpenAI) -> None:
     conv = post(client, "/conversations")
-    first = create(client, "Check [[tool:ping]]", conversation=conv["id"])
+    first = create(client, "Check [[tool:ping]]", conversation=conv["id"], tools=PING)
     call_id = first["output"][0]["call_id"]
     second = create(client, [{"type": "function_call_output", "call_id": call_id, "output": "pong"}], conversation={"id": conv["id"]})
     assert "Tool ping said: pong." in text_of(second) and second["conversation"] == {"id": conv["id"]}
@@ -343,7 +355,7 @@ def test_function_call_round_trip_on_a_conversation(client: openai.OpenAI) -> No
 
 
 def test_streamed_function_calls_carry_their_arguments(emulator: Emulator) -> None:
-    _, _, _, events, _ = raw(emulator, "POST", "/responses", {"model": MODEL, "input": "Check [[tool:ping]]", "stream": True})
+    _, _, _, events, _ = raw(emulator, "POST", "/responses", {"model": MODEL, "input": "Check [[tool:ping]]", "tools": PING, "stream": True})
     kinds = [d["type"] for _, d in events]
     assert kinds[2:] == [
         "response.output_item.added",
@@ -368,7 +380,7 @@ def test_an_output_for_an_unknown_call_is_rejected(client: openai.OpenAI) -> Non
 
 
 def test_a_pending_call_must_be_answered_before_moving_on(client: openai.OpenAI) -> None:
-    first = create(client, "Check [[tool:ping]]")
+    first = create(client, "Check [[tool:ping]]", tools=PING)
     with pytest.raises(openai.BadRequestError, match="No tool output found"):
         create(client, "Something else", previous_response_id=first["id"])
 

@@ -345,13 +345,30 @@ def test_responses_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Open
     assert_replies_conform(recorder, spec, min_replies=len(statuses))
 
 
-@pytest.mark.xfail(reason="emulator gap: [[tool:NAME]] makes the model call NAME even when no tool declares it; a real model cannot", strict=False)
 def test_emulator_calls_only_functions_the_request_declares(raw: Raw) -> None:
-    resp = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]"})
-    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}})
-    run = wait_for(lambda: raw.ok("GET", f"/threads/{run['thread_id']}/runs/{run['id']}"), RUN_TERMINAL)
-    problems = undeclared_function_calls(resp, "POST /v1/responses") + undeclared_function_calls(run, "GET run")
+    """[[tool:NAME]] calls NAME only when a function tool NAME is in force; otherwise the model answers."""
+    bare = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]"})
+    other = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS[1:]})
+    declared = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS})
+    runs = [
+        # The default assistant declares get_metrics but not restart_host.
+        {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:restart_host]]"}]}},
+        # The run's tools override the assistant's: get_metrics is not among them.
+        {"assistant_id": DEFAULT_ASSISTANT_ID, "tools": ASSISTANT_FUNCTIONS[1:], "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}},
+        {"assistant_id": DEFAULT_ASSISTANT_ID, "tools": [], "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}},
+        {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}},
+    ]
+    ended = []
+    for body in runs:
+        run = raw.ok("POST", "/threads/runs", body)
+        ended.append(wait_for(lambda run=run: raw.ok("GET", f"/threads/{run['thread_id']}/runs/{run['id']}"), RUN_TERMINAL))
+    problems = [p for resp in (bare, other, declared) for p in undeclared_function_calls(resp, "POST /v1/responses")]
+    problems += [p for run in ended for p in undeclared_function_calls(run, "GET run")]
     assert not problems, "\n".join(map(str, problems))
+    assert [r["status"] for r in (bare, other)] == ["completed", "completed"] and [i["type"] for i in bare["output"] + other["output"]] == ["message", "message"]
+    assert [i["name"] for i in declared["output"] if i["type"] == "function_call"] == ["get_metrics"]
+    assert [r["status"] for r in ended] == ["completed", "completed", "completed", "requires_action"], ended
+    assert [c["function"]["name"] for c in ended[3]["required_action"]["submit_tool_outputs"]["tool_calls"]] == ["get_metrics"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,7 +381,7 @@ def _engine_backend_landed(api: str) -> bool:
     return importlib.util.find_spec(f"keep_openaiassistant.backends.{api}") is not None
 
 
-def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_requests: int, api: str = "") -> None:
+def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_requests: int) -> None:
     """Every request the engine sent has a body (and query) its operation accepts, and every
     Assistants request carries ``OpenAI-Beta: assistants=v2`` (required, though undeclared);
     the replies it got fit the spec as well."""
@@ -379,10 +396,7 @@ def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_reques
     # The replies the engine got are held to the spec too: its flows reach states (polled runs,
     # file search results) the raw tests above may not.
     _check_replies(found, spec, recorder.api_exchanges(), recorder.events)
-    gap = _known_gap(found, api)
     assert not found, "the engine's requests (or the replies it got) depart from OpenAI's OpenAPI spec:\n" + found.report()
-    if gap:
-        pytest.xfail(gap)
 
 
 TRIAGE_FORMAT = {
@@ -414,15 +428,6 @@ def refuse_stream(emulator: Emulator, request: pytest.FixtureRequest) -> Iterato
         emulator.config.extra.pop("refuse_stream", None)
 
 
-# A Responses request can only make the model call functions it declares; the Responses backend
-# declares (at most) the functions its step's tool_outputs answer. The emulator calls every
-# [[tool:NAME]] regardless, which a real model cannot: those calls are a known emulator gap.
-RESPONSES_FUNCTIONS_GAP = (
-    "known gap: the model called a function the Responses request did not declare; the emulator "
-    "calls any [[tool:NAME]], a real model only declared functions (see test_emulator_calls_only_functions_the_request_declares)"
-)
-
-
 def _profile(api: str, raw: Raw) -> dict[str, Any]:
     """The assistant as a user would configure it; on the Assistants API its functions live on
     the assistant object, so one is created with the functions the scenarios call."""
@@ -432,30 +437,20 @@ def _profile(api: str, raw: Raw) -> dict[str, Any]:
     return {"assistant_id": created["id"]}
 
 
-def _known_gap(found: _Problems, api: str) -> str | None:
-    """Drop the undeclared-function findings the Responses engine gap explains; say so."""
-    if api != "responses":
-        return None
-    gap = [k for k, (p, _) in found.seen.items() if "which the tools in force do not declare" in p.message]
-    for k in gap:
-        del found.seen[k]
-    return RESPONSES_FUNCTIONS_GAP if gap else None
-
-
 @pytest.mark.parametrize("refuse_stream", [False, True], indirect=True, ids=["stream", "polling"])
 def test_engine_requests_conform_new_and_continued_thread(engine_api: str, refuse_stream: bool, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
     assistant = make_assistant(engine_api, **_profile(engine_api, raw))
     first = assistant.ask("Disk full on db-1 [[json]]")
     assistant.ask("And the replica?", thread_id=first.thread_id, additional_instructions="Answer briefly.", structured_output_format=TRIAGE_FORMAT)
     assistant.ask("Summarise [[citations]]", thread_id=first.thread_id, parse_json=False)
-    assert_requests_conform(recorder, spec, min_requests=3, api=engine_api)
+    assert_requests_conform(recorder, spec, min_requests=3)
 
 
 def test_engine_requests_conform_tool_outputs(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
     assistant = make_assistant(engine_api, **_profile(engine_api, raw))
     result = assistant.ask("CPU high on web-3 [[tool:get_metrics]] [[tool:get_logs]]", tool_outputs={"get_metrics": {"cpu": 97}, "get_logs": "OOM killer at 09:12"})
     assistant.ask("Anything else? [[tool:get_metrics]]", thread_id=result.thread_id, tool_outputs={"get_metrics": "cpu 40%"})
-    assert_requests_conform(recorder, spec, min_requests=4, api=engine_api)
+    assert_requests_conform(recorder, spec, min_requests=4)
 
 
 def test_engine_requests_conform_cancel_on_deadline(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
@@ -464,16 +459,19 @@ def test_engine_requests_conform_cancel_on_deadline(engine_api: str, make_assist
     assistant = make_assistant(engine_api, **_profile(engine_api, raw))
     with pytest.raises(AssistantError):
         assistant.ask("Slow analysis [[delay:5]]", max_wait_time=0.3)
-    with pytest.raises(AssistantError):  # unanswered function calls: the engine cancels
-        assistant.ask("Needs data [[tool:get_metrics]]", max_wait_time=2)
+    if engine_api == "assistants":
+        with pytest.raises(AssistantError):  # the assistant's function, unanswered: the engine cancels the run
+            assistant.ask("Needs data [[tool:get_metrics]]", max_wait_time=2)
+    else:  # a response declares only the functions the step answers: with none, the model answers
+        assert not assistant.ask("Needs data [[tool:get_metrics]]", max_wait_time=2).tool_calls
     sent = recorder.requests()
     assert any(ex.path.endswith("/cancel") for ex in sent), [f"{ex.method} {ex.path}" for ex in sent]
-    assert_requests_conform(recorder, spec, min_requests=3, api=engine_api)
+    assert_requests_conform(recorder, spec, min_requests=3)
 
 
 def test_engine_requests_conform_check_access(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
     make_assistant(engine_api, **_profile(engine_api, raw)).check_access()
-    assert_requests_conform(recorder, spec, min_requests=0, api=engine_api)
+    assert_requests_conform(recorder, spec, min_requests=0)
 
 
 

@@ -15,6 +15,7 @@ from keep_openaiassistant import Assistant, AskResult, Settings, errors
 from keep_openaiassistant.backends.responses import ResponsesBackend
 from keep_openaiassistant.emulator import Emulator
 from keep_openaiassistant.emulator.model import plan_answer
+from keep_openaiassistant.emulator.oncall_tools import response_tools
 
 MakeAssistant = Callable[..., Assistant]
 CREATE = "POST /v1/responses"
@@ -206,7 +207,39 @@ def test_tool_outputs_are_sent_as_a_follow_up_response_in_the_same_conversation(
     assert result.usage.total_tokens > 0 and result.run_id == list(emulator.responses.state.responses)[-1]  # the follow-up's id
 
 
+class _GatewayAddsFunctions:
+    """A router in front of the emulator's: a gateway that adds organisation-wide functions to
+    every ``POST /responses``. The engine declares only the functions its step answers, and a
+    model calls only declared functions, so this is how a response can call a function the step
+    has no output for."""
+
+    def __init__(self, router: Any, *names: str) -> None:
+        self.router, self.tools = router, response_tools(*names)
+
+    def match(self, method: str, path: str) -> Any:
+        found = self.router.match(method, path)
+        if found is None or (method, path) != ("POST", "/v1/responses"):
+            return found
+        key, handler, params = found
+
+        def declared(request: Any) -> Any:
+            if isinstance(request.body, dict):
+                request.body["tools"] = [*request.body.get("tools", []), *self.tools]
+            return handler(request)
+
+        return key, declared, params
+
+
+def test_undeclared_functions_are_not_called_so_the_model_answers(make: MakeAssistant, emulator: Emulator) -> None:
+    seen = sent_bodies(emulator)
+    result = make().ask("db-1 slow [[tool:get_logs]] [[tool:page_oncall]]", tool_outputs={"get_logs": "disk 99% full"})
+    assert [t["name"] for t in seen[0]["tools"]] == ["get_logs"]  # the step's outputs, nothing else
+    assert [c["name"] for c in result.tool_calls] == ["get_logs"] and "Tool get_logs said: disk 99% full" in result.text
+    assert result.text.endswith("No function page_oncall was available.") and requests(emulator)[CREATE] == 2
+
+
 def test_unanswered_function_call_raises_action_required_and_keeps_the_conversation_usable(make: MakeAssistant, emulator: Emulator) -> None:
+    emulator.server.router = _GatewayAddsFunctions(emulator.server.router, "page_oncall")
     assistant = make()
     with pytest.raises(errors.ActionRequiredError) as caught:
         assistant.ask("db-1 slow [[tool:get_logs]] [[tool:page_oncall]]", tool_outputs={"get_logs": "ok"})
@@ -436,8 +469,11 @@ def test_every_request_the_engine_sends_fits_openais_spec(make: MakeAssistant, e
     assistant = make(instructions="SRE", vector_store_ids=("vs_1",), code_interpreter=True)
     first = assistant.ask("Disk full [[tool:get_logs]]", tool_outputs={"get_logs": "99%"}, additional_instructions="Be brief.")
     assistant.ask("again [[stream_cut:3]]", thread_id=first.thread_id, structured_output_format={"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object"}}})
+    direct = emulator.server.router
+    emulator.server.router = _GatewayAddsFunctions(direct, "page_oncall")
     with pytest.raises(errors.ActionRequiredError):
         assistant.ask("call [[tool:page_oncall]]", thread_id=first.thread_id)
+    emulator.server.router = direct
     with pytest.raises(errors.DeadlineExceededError):
         assistant.ask("slow [[delay:5]]", max_wait_time=0.3)
     emulator.config.extra["refuse_stream"] = True

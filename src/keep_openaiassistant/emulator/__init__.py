@@ -8,6 +8,13 @@ offline smoke test; users point a provider's ``base_url`` at it to try workflows
         client = openai.OpenAI(api_key="sk-emulator", base_url=emu.base_url)
         emu.faults.add(r"POST /v1/threads/runs$", 429, count=2)
         emu.stats.snapshot()  # requests by route
+
+The default assistant ``asst_emulator`` (:data:`DEFAULT_ASSISTANT_ID`, ``default_assistant_id``)
+always exists. Like a real on-call assistant it has ``code_interpreter``, ``file_search`` and six
+functions with JSON-schema parameters (:mod:`.oncall_tools`): ``get_logs``, ``get_metrics``,
+``get_disk_usage``, ``lookup_owner``, ``page_oncall`` and ``recent_deploys``. A prompt's
+``[[tool:NAME]]`` makes the model call NAME only when NAME is a function in force (the run's
+``tools``, else its assistant's; a Response's request ``tools``), as a real model would.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .model import Part, Plan, count_tokens, plan_answer, tags
+from .oncall_tools import assistant_tool_resources, assistant_tools, function_names
 
 ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
 TERMINAL = frozenset({"completed", "failed", "incomplete", "expired", "cancelled"})
@@ -228,7 +229,10 @@ class AssistantsStore:
         self.runs: dict[str, RunRec] = {}
         self._messages: dict[str, MessageRec] = {}
         self._calls = itertools.count(1)
-        default = AssistantRec(config.default_assistant_id, self.stamp(), config.default_model, config.default_instructions, name="On-call triage assistant")
+        default = AssistantRec(
+            config.default_assistant_id, self.stamp(), config.default_model, config.default_instructions, name="On-call triage assistant",
+            tools=assistant_tools(), tool_resources=assistant_tool_resources(),
+        )  # fmt: skip
         self.assistants[default.id] = default
 
     # -- time -------------------------------------------------------------------------------
@@ -279,11 +283,12 @@ class AssistantsStore:
         if params.get("additional_instructions"):
             instructions = f"{instructions}\n\n{params['additional_instructions']}".strip()
         now = self.now()
-        plan = plan_answer(prompt, turn=len(users), history_chars=history_chars, instructions=instructions, json_schema=json_schema, model_time=self.config.model_time)
+        tools = params["tools"] if params.get("tools") is not None else assistant.tools  # the run's override, else the assistant's
+        plan = plan_answer(prompt, turn=len(users), history_chars=history_chars, instructions=instructions, json_schema=json_schema, functions=function_names(tools), model_time=self.config.model_time)
         truncation = params.get("truncation_strategy") or {"type": "auto", "last_messages": None}
         run = RunRec(
             id=new_id("run"), thread_id=thread.id, assistant_id=assistant.id, model=params.get("model") or assistant.model,
-            instructions=instructions, tools=params["tools"] if params.get("tools") is not None else assistant.tools,
+            instructions=instructions, tools=tools,
             metadata=params.get("metadata") or {}, response_format=response_format, tool_choice=params.get("tool_choice") or "auto",
             parallel_tool_calls=params.get("parallel_tool_calls", True), temperature=params.get("temperature", assistant.temperature),
             top_p=params.get("top_p", assistant.top_p), max_prompt_tokens=params.get("max_prompt_tokens"),
@@ -304,7 +309,7 @@ class AssistantsStore:
             self._record_output(run, call_id, output)
         run.required_action = None
         run.status = "in_progress"
-        run.plan = plan_answer(run.prompt, turn=run.turn, history_chars=run.history_chars, instructions=run.instructions, json_schema=run.json_schema, tool_outputs=dict(run.tool_outputs), model_time=self.config.model_time)
+        run.plan = plan_answer(run.prompt, turn=run.turn, history_chars=run.history_chars, instructions=run.instructions, json_schema=run.json_schema, functions=function_names(run.tools), tool_outputs=dict(run.tool_outputs), model_time=self.config.model_time)
         run.due = now + run.plan.model_time
         for step in run.steps:
             if step.type == "tool_calls" and step.status == "in_progress":

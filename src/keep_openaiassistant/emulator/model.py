@@ -16,18 +16,29 @@ script what the run does; several may be combined, e.g. ``"Disk full [[json]] [[
 | ``[[incomplete]]`` / ``[[incomplete:REASON]]`` | ends incomplete (default max_completion_tokens) |
 | ``[[expired]]``         | the run expires                                                      |
 | ``[[cancelled]]``       | the server cancels the run                                           |
-| ``[[tool:NAME]]``       | the model calls function NAME (repeatable); answers after outputs    |
+| ``[[tool:NAME]]``       | if a function tool NAME is in force (below): the model calls NAME    |
+|                         | (repeatable) and answers once its outputs are in                     |
+| ``[[tool:OTHER]]``      | a name no function tool in force declares: ignored; a plain-text     |
+|                         | answer ends with "No function OTHER was available."                  |
 | ``[[delay:SECONDS]]``   | model time of this run (default: the emulator's ``model_time``)      |
 | ``[[stream_cut]]`` / ``[[stream_cut:N]]`` | the SSE connection drops after N events (default 4); the run goes on |
 | ``[[empty]]``           | completes with an empty answer                                       |
 
 A JSON schema (structured output) makes the answer an instance of that schema.
+
+Function tools in force (``plan_answer(functions=...)``): a model only calls functions that are
+declared. On the Assistants API that is the run's ``tools`` when the run overrides them, else its
+assistant's ``tools`` (``{"type": "function", "function": {"name": ...}}``); on the Responses API
+the request's ``tools`` (flat: ``{"type": "function", "name": ...}``). Apart from its closing
+sentence, the answer to a prompt with an undeclared tag is the answer without the tag. A tag
+whose function already has an output (a follow-up after tool outputs) is answered, declared or not.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,11 +158,13 @@ def plan_answer(
     history_chars: int = 0,
     instructions: str = "",
     json_schema: dict[str, Any] | None = None,
+    functions: Collection[str] = (),
     tool_outputs: dict[str, str] | None = None,
     model_time: float = 0.0,
 ) -> Plan:
     """What the model does for ``prompt``, the ``turn``-th user message of its thread.
 
+    ``functions`` names the function tools in force (the only ones the model may call);
     ``tool_outputs`` maps function name to the output submitted for it (after requires_action).
     """
     t = tags(prompt)
@@ -173,11 +186,12 @@ def plan_answer(
             if status == "incomplete" and arg:
                 plan.incomplete_reason = arg
 
-    wanted = [name for name in t.get("tool", []) if name]
-    missing = [n for n in wanted if n not in (tool_outputs or {})]
+    wanted = [name for name in t.get("tool", []) if name and name not in (tool_outputs or {})]
+    missing = [n for n in wanted if n in functions]
     if missing:
         plan.tool_calls = [(n, {"alert": subject, "turn": turn}) for n in missing]
         return plan
+    unavailable = "".join(f" No function {n} was available." for n in dict.fromkeys(wanted) if n not in functions)
 
     if "empty" in t:
         plan.messages = [[Part("text", "")]]
@@ -200,7 +214,7 @@ def plan_answer(
         plan.messages = [_file_parts()]
     else:
         outputs = "".join(f" Tool {k} said: {v}." for k, v in sorted((tool_outputs or {}).items()))
-        plan.messages = [[Part("text", f"Triage of \"{subject}\" (turn {turn} of this thread): check recent changes and the service's runbook.{outputs}")]]
+        plan.messages = [[Part("text", f"Triage of \"{subject}\" (turn {turn} of this thread): check recent changes and the service's runbook.{outputs}{unavailable}")]]
 
     plan.completion_tokens = count_tokens(plan.text) if plan.outcome in ("completed", "incomplete") else 0
     if plan.outcome in ("failed", "expired", "cancelled"):

@@ -20,7 +20,7 @@ The model's scenario tags (:mod:`.model`) as the Responses API shows them:
 |-----------------------------|------------------------------------------------------------------|
 | ``[[citations]]``           | ``file_search_call`` item, then ``output_text`` whose markers are gone and whose ``file_citation`` annotations carry their ``index`` |
 | ``[[file]]``                | ``code_interpreter_call`` item, then ``container_file_citation`` over the sandbox link |
-| ``[[tool:NAME]]``           | completed, output = ``function_call`` items; answer with ``function_call_output`` |
+| ``[[tool:NAME]]``           | NAME declared in ``tools``: completed, output = ``function_call`` items; answer with ``function_call_output`` |
 | ``[[failed:CODE]]``         | ``failed``, ``error: {code, message}``                           |
 | ``[[incomplete:REASON]]``   | ``incomplete``; ``content_filter`` kept, Assistants' token reasons become ``max_output_tokens`` |
 | ``[[expired]]``             | ``failed`` with code ``server_error`` (Responses has no expiry; the message says it ran out of time) |
@@ -36,6 +36,7 @@ from typing import Any
 from .conversations_api import ConversationsApi, check_metadata, json_object, list_page
 from .http import EmulatorError, JsonReply, Request, Router, SseReply
 from .model import Plan, count_tokens, plan_answer
+from .oncall_tools import function_names
 from .responses_items import history_chars, item_text, new_id, normalize_input, output_items, parse_include, query_include, truncate_output, usage
 from .responses_state import Conversation, ResponseRecord, ResponsesState
 from .responses_stream import stream_events
@@ -224,6 +225,7 @@ class ResponsesApi:
             history_chars=history_chars(history),
             instructions=echo["instructions"] or "",
             json_schema=fmt.get("schema") if fmt["type"] == "json_schema" else None,
+            functions=function_names(echo["tools"]),
             tool_outputs=outputs or None,
             model_time=float(self.config.model_time),
         )
