@@ -32,7 +32,7 @@ DEFAULT_KEEP_PYTHON = VENVS / "keep027" / "bin" / "python"
 def can_import_keep(python: str) -> bool:
     """Keep and this package's Keep adapter both import in ``python``."""
     code = "import keep.providers.base.base_provider, keep_openaiassistant.keep_provider"
-    done = subprocess.run([python, "-W", "ignore", "-c", code], capture_output=True, timeout=120)
+    done = subprocess.run([python, "-W", "ignore", "-c", code], capture_output=True, timeout=120, check=False)
     return done.returncode == 0
 
 

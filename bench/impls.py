@@ -203,10 +203,10 @@ class LangChainAssistants:
     def __init__(self, base_url: str) -> None:
         try:
             from langchain_classic import __version__ as lc_version  # type: ignore[import-not-found, unused-ignore]
-            from langchain_classic.agents.openai_assistant import OpenAIAssistantRunnable  # type: ignore[import-not-found, unused-ignore]
+            from langchain_classic.agents import openai_assistant  # type: ignore[import-not-found, unused-ignore]
         except ImportError as exc:
             raise NotAvailable(f"langchain-classic is not installed in this virtualenv ({exc})") from exc
-        self._runnable = OpenAIAssistantRunnable(assistant_id=ASSISTANT_ID, client=_client(base_url))
+        self._runnable = openai_assistant.OpenAIAssistantRunnable(assistant_id=ASSISTANT_ID, client=_client(base_url))
         self.via = f"langchain-classic {lc_version} OpenAIAssistantRunnable.invoke, openai {openai.__version__}"
 
     def ask(self, prompt: str, thread_id: str | None) -> Answer:

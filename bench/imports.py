@@ -33,7 +33,7 @@ def time_import(python: str, modules: list[str], *, pre: list[str] | None = None
     for _ in range(repeats):
         done = subprocess.run(
             [python, "-c", _SNIPPET, ",".join(pre or []), ",".join(modules)],
-            capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=120,
+            capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=120, check=False,
         )
         if done.returncode != 0:
             return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}

@@ -43,7 +43,7 @@ def runtime(python: str) -> dict[str, str]:
         "    pass\n"
         "print(json.dumps(v))\n"
     )
-    done = subprocess.run([python, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([python, "-W", "ignore", "-c", code], capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
     import json

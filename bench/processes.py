@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .control import Control
 
@@ -37,7 +37,7 @@ class EmulatorProcess:
         self._stderr: Any = None
         self.url = ""
 
-    def __enter__(self) -> EmulatorProcess:
+    def __enter__(self) -> Self:
         cmd = [self.python, "-m", "bench.emulator_process", "--port", "0",
                "--model-time", str(self.model_time), "--poll-after-ms", str(self.poll_after_ms)]
         # The server's stderr goes to a file: under load the clients' pools close idle
@@ -79,7 +79,7 @@ def run_worker(python: str, job: dict[str, Any], *, timeout: float) -> dict[str,
     try:
         done = subprocess.run(
             [python, "-m", "bench.worker", json.dumps(job)],
-            capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=timeout,
+            capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=timeout, check=False,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"worker timed out after {timeout:.0f} s"}

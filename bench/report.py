@@ -8,6 +8,7 @@ every target's verdict next to the seed design's figure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ class Verdict:
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
-    if value is None or value != value:  # None or NaN
+    if value is None or math.isnan(value):
         return "–"
     return f"{value:.{digits}f}"
 
@@ -73,12 +74,9 @@ def polling_bound(config: Config, t: float) -> float:
 
 
 def machine_block(machine: dict[str, Any], config: Config) -> list[str]:
-    lines = [
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['os']}; "
-        f"load average at start {machine.get('load_average_at_start')}, at end {machine.get('load_average_at_end')}. "
-        f"Run: `{config.mode}` mode, {machine['date']}, {machine.get('duration_s', 0):.0f} s.",
-        "",
-    ]
+    load = f"load average at start {machine.get('load_average_at_start')}, at end {machine.get('load_average_at_end')}"
+    run = f"Run: `{config.mode}` mode, {machine['date']}, {machine.get('duration_s', 0):.0f} s."
+    lines = [f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['os']}; {load}. {run}", ""]
     for role, rt in machine["runtimes"].items():
         parts = [f"Python {rt.get('python', '?')}", f"openai {rt.get('openai', '?')}"]
         parts += [f"{k} {rt[k]}" for k in ("httpx", "httpx2") if k in rt]
@@ -118,9 +116,10 @@ def requests_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) -> 
             if impl in ("provider", "provider-polling") and not note:
                 seed = [_find(jobs, "requests", backend, "seed", t) for t in times]
                 seed_cells = [_fmt(s[k]["per_query"]) if "new" in s else "–" for s in seed for k in ("new", "continued")]
+                mode = "streaming" if impl == "provider" else "polling-only"
+                temps = ", ".join(f"T={t:g}" for t in times)
                 verdicts.append(Verdict(
-                    f"{'streaming' if impl == 'provider' else 'polling-only'}: requests/query {target} (new / continued, "
-                    + ", ".join(f"T={t:g}" for t in times) + ")",
+                    f"{mode}: requests/query {target} (new / continued, {temps})",
                     backend, " / ".join(cells) + f" (seed {' / '.join(seed_cells)})", all(oks)))
             verdict = note or (_verdict(all(oks)) if oks else _baseline(impl))
             rows.append([backend, LABELS[impl]] + cells + [target, verdict])
@@ -250,8 +249,8 @@ def render(config: Config, machine: dict[str, Any], jobs: list[Job], imports: di
         body += [f"## 3. Concurrency through ONE instance (threads; {config.concurrency_waves} waves of each level, new thread each)", ""]
         body += concurrency_table(config, jobs, verdicts) + [""]
     if any(j.figure == "memory" for j in jobs):
-        body += [f"## 4. Memory over {config.memory_n} queries, {config.memory_threads} at a time, T={config.memory_time:g} s "
-                 "(RSS after gc.collect(), one process per implementation)", ""]
+        body += [(f"## 4. Memory over {config.memory_n} queries, {config.memory_threads} at a time, T={config.memory_time:g} s "
+                  "(RSS after gc.collect(), one process per implementation)"), ""]
         body += memory_table(config, jobs, verdicts) + [""]
     if imports:
         body += [f"## 5. Import time (fresh interpreter each, median of {config.import_repeats})", ""]

@@ -97,7 +97,7 @@ def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, 
         cpu = _cpu_s()
         errors: list[str] = []
 
-        def one(_: int, instance: Impl = instance) -> float | None:
+        def one(_: int, instance: Impl = instance, errors: list[str] = errors) -> float | None:
             try:
                 return _timed_ask(instance, None, t)[1]
             except Exception as exc:  # noqa: BLE001 - an unanswered query is a result, not a crash

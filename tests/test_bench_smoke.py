@@ -17,9 +17,9 @@ from keep_openaiassistant.emulator import Emulator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.control import Control  # noqa: E402
-from bench.plan import Config  # noqa: E402
-from bench.stats import percentile  # noqa: E402
+from bench.control import Control
+from bench.plan import Config
+from bench.stats import percentile
 
 
 def test_percentile_is_an_observed_value_by_nearest_rank() -> None:
