@@ -220,3 +220,28 @@ def test_report_render_marks_and_verdict() -> None:
         "ok    a: fine\nFAIL  b: broken\n      fix: do this\n"
         "Keep does not find provider type 'openaiassistant': see FAIL above."
     )
+
+
+def test_doctor_flags_an_sdk_that_cannot_build_a_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    import openai
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("Client.__init__() got an unexpected keyword argument 'proxies'")
+
+    monkeypatch.setattr(openai, "OpenAI", broken)
+    report = discovery.Report()
+    assert discovery._check_sdk(report) is False
+    check = report.checks[-1]
+    assert (check.ok, check.title) == (False, "openai SDK")
+    assert check.detail.endswith(
+        "cannot build a client: TypeError: Client.__init__() got an unexpected keyword argument 'proxies'"
+    )
+    assert check.fix.startswith("pip install 'httpx<0.28'")
+
+
+def test_doctor_reports_the_sdk_versions() -> None:
+    import openai
+
+    report = discovery.Report()
+    assert discovery._check_sdk(report) is True
+    assert report.checks[-1].detail.startswith(f"openai {openai.__version__}")

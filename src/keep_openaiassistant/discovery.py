@@ -41,7 +41,7 @@ DISTRIBUTION = "keep-openaiassistant"
 SHIM_DIR = Path(__file__).resolve().parent / "keep_shim"  # present in a source tree / editable install
 
 # doctor's exit codes
-OK, NOT_FOUND, NO_KEEP = 0, 1, 3
+OK, NOT_FOUND, NO_KEEP, SDK_BROKEN = 0, 1, 3, 4
 
 
 class DiscoveryError(Exception):
@@ -232,6 +232,7 @@ class Report:
             OK: f"Keep finds provider type '{PROVIDER_TYPE}'.",
             NOT_FOUND: f"Keep does not find provider type '{PROVIDER_TYPE}': see FAIL above.",
             NO_KEEP: "Keep is not importable here: nothing else to check.",
+            SDK_BROKEN: f"Keep finds provider type '{PROVIDER_TYPE}', but the openai SDK cannot work: see FAIL above.",
         }[self.exit_code]
         return "\n".join([*lines, verdict])
 
@@ -251,6 +252,7 @@ def doctor(*, listing: bool = True) -> Report:
 
     report = Report()
     report.add(True, "keep-openaiassistant", f"{__version__} at {Path(__file__).parent} (Python {sys.executable})")
+    sdk_ok = _check_sdk(report)
     providers_dir = keep_providers_dir()
     if providers_dir is None:
         report.add(
@@ -280,7 +282,34 @@ def doctor(*, listing: bool = True) -> Report:
             return report
         if listing and not _check_listing(report):
             report.exit_code = NOT_FOUND
+    if report.exit_code == OK and not sdk_ok:
+        report.exit_code = SDK_BROKEN
     return report
+
+
+def _check_sdk(report: Report) -> bool:
+    """Build (not use) an SDK client: openai < 1.55 on httpx >= 0.28 fails right here."""
+    import openai
+
+    versions = f"openai {openai.__version__}"
+    try:
+        import httpx
+
+        versions += f" on httpx {httpx.__version__}"
+    except ImportError:  # openai 3.x runs on httpx2
+        pass
+    try:
+        openai.OpenAI(api_key="doctor", base_url="http://127.0.0.1:9/v1").close()
+    except Exception as exc:
+        report.add(
+            False,
+            "openai SDK",
+            f"{versions} cannot build a client: {type(exc).__name__}: {exc}",
+            "pip install 'httpx<0.28' (openai releases before 1.55 do not work with httpx 0.28+)",
+        )
+        return False
+    report.add(True, "openai SDK", versions)
+    return True
 
 
 def _check_entry(report: Report, providers_dir: Path) -> bool:
