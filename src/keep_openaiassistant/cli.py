@@ -6,8 +6,8 @@
     doctor [--no-listing] [--json]
 
 Exit codes: 0 success; 1 the assistant (or Keep discovery) failed — the message says why;
-2 usage or configuration error (missing key, bad option, misconfigured provider); 3 (doctor)
-Keep is not importable from this Python. Errors are one ``error: ...`` line on stderr, never a
+2 usage or configuration error (missing key, bad option, misconfigured provider); doctor only:
+3 Keep is not importable from this Python, 4 Keep finds the provider but the openai SDK cannot work. Errors are one ``error: ...`` line on stderr, never a
 traceback and never a secret.
 
 ``ask`` goes through Keep's provider class when Keep is importable (as Keep's own provider
