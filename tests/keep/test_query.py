@@ -108,11 +108,16 @@ def test_a_refused_key_is_a_provider_exception_without_the_key(make_provider: An
     assert "bad-secret-123" not in message
 
 
-def test_an_unknown_thread_is_a_provider_exception_naming_it(make_provider: Any) -> None:
+@pytest.mark.parametrize(
+    ("api", "unknown"), [("assistants", "thread_doesnotexist"), ("responses", "conv_doesnotexist")]
+)
+def test_an_unknown_thread_is_a_provider_exception_naming_it(make_provider: Any, api: str, unknown: str) -> None:
+    provider = make_provider(api)
     with pytest.raises(provider_exception()) as info:
-        make_provider().query(prompt="Disk full", thread_id="thread_doesnotexist")
-    assert "thread_doesnotexist" in str(info.value)
-    assert info.value.thread_id == "thread_doesnotexist" or "404" in str(info.value)
+        provider.query(prompt="Disk full", thread_id=unknown)
+    assert "404" in str(info.value) and unknown in str(info.value) and "What to do" in str(info.value)
+    assert (info.value.thread_id, info.value.kind) == (unknown, "NotFoundError")
+    assert provider.expose() == {"thread_id": unknown}
 
 
 def test_a_bad_step_value_is_a_provider_exception_naming_the_parameter(make_provider: Any) -> None:
