@@ -24,9 +24,9 @@ from .report import render
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VENVS = Path(__file__).resolve().parent.parent / ".venvs"
-# Where bench/setup.sh (LangChain) and .ci/keep-integration.sh (Keep 0.2.7) leave their venvs.
+# Where bench/setup.sh leaves its venvs (LangChain; Keep 0.2.7 with this package).
 DEFAULT_LANGCHAIN_PYTHON = VENVS / "bench-langchain" / "bin" / "python"
-DEFAULT_KEEP_PYTHON = VENVS / "keep027" / "bin" / "python"
+DEFAULT_KEEP_PYTHON = VENVS / "bench-keep" / "bin" / "python"
 
 
 def can_import_keep(python: str) -> bool:
@@ -37,7 +37,7 @@ def can_import_keep(python: str) -> bool:
 
 
 def _keep_python() -> str | None:
-    """This interpreter when it can import Keep, else the CI's Keep venv when it exists and can."""
+    """This interpreter when it imports Keep and the adapter, else .venvs/bench-keep when it does."""
     for candidate in (sys.executable, str(DEFAULT_KEEP_PYTHON)):
         if Path(candidate).exists() and can_import_keep(candidate):
             return candidate
@@ -85,7 +85,7 @@ def parse(argv: list[str] | None) -> Config:
     parser.add_argument("--figures", default=",".join(FIGURES))
     parser.add_argument("--keep-python", default=os.environ.get("BENCH_KEEP_PYTHON"),
                         help="interpreter of a virtualenv with Keep and this package (env BENCH_KEEP_PYTHON; "
-                        "default: this one if it imports Keep, else .venvs/keep027)")
+                        "default: this one if it imports Keep, else .venvs/bench-keep, made by bench/setup.sh --with-keep)")
     parser.add_argument("--langchain-python", default=os.environ.get("BENCH_LANGCHAIN_PYTHON"),
                         help="interpreter of a virtualenv with langchain-classic, openai 2.x and this package "
                         "(env BENCH_LANGCHAIN_PYTHON; default: .venvs/bench-langchain, made by bench/setup.sh)")
