@@ -3,10 +3,11 @@
     python -m bench.worker '{"impl": "provider", "backend": "assistants", "url": "http://127.0.0.1:PORT",
                              "model_time": 0.3, "figures": {"latency": {"n": 200}}}'
 
-prints one JSON line: the runtime, ``via`` (what was measured), and each figure's result. Figures: ``requests`` (HTTP requests per query, new and continued thread,
-counted by the emulator), ``latency`` (time added on top of the model time, concurrency 1),
-``concurrency`` (throughput, p99 and connections at several concurrency levels through ONE
-instance), ``memory`` (RSS over many queries). A process per measurement: RSS belongs to one
+prints one JSON line: the runtime, ``via`` (what was measured), and each figure's result.
+Figures: ``requests`` (HTTP requests per query, new and continued thread, counted by the
+emulator), ``latency`` (time added on top of the model time, concurrency 1), ``concurrency``
+(throughput, p99 and connections at several concurrency levels through ONE instance),
+``memory`` (RSS over many queries). A process per measurement: RSS belongs to one
 implementation only, and each may run in its own virtualenv.
 """
 
