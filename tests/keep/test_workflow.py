@@ -161,3 +161,46 @@ def test_a_thread_id_from_the_alert_continues_it_and_its_absence_starts_one(
     again = step_result(run_workflow(REFIRE, alert(assistant_thread_id=first["thread_id"])), "refire")
     assert again["thread_id"] == first["thread_id"]
     assert [m["content"] for m in again["messages"] if m["role"] == "user"] == ["DiskFull fired again"] * 2
+
+
+FOREACH = """
+workflow:
+  id: assistant-foreach-test
+  triggers:
+    - type: alert
+  steps:
+    - name: each
+      foreach: "{{ alert.services }}"
+      provider:
+        type: openaiassistant
+        config: "{{ providers.oncall_assistant }}"
+        with:
+          prompt: "Check {{ foreach.value }}"
+"""
+
+
+def test_foreach_reuses_one_engine_for_every_item(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, light_providers_folder: None
+) -> None:
+    # Keep builds the provider once per step and calls it for each item: one engine, one
+    # connection pool, one result per item.
+    from keep.parser.parser import Parser
+
+    if "workflow_db_id" not in inspect.signature(Parser().parse).parameters:
+        pytest.skip("Keep 0.2.7's foreach cannot iterate over a field of an AlertDto event")
+    from keep_openaiassistant import keep_provider
+
+    built: list[Any] = []
+
+    class CountingAssistant(keep_provider.Assistant):  # type: ignore[misc,name-defined]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(keep_provider, "Assistant", CountingAssistant)
+    auth = {"api_key": "sk-emulator", "base_url": emulator.base_url, "assistant_id": DEFAULT_ASSISTANT_ID}
+    monkeypatch.setenv("KEEP_PROVIDERS", json.dumps({"oncall_assistant": {"authentication": auth}}))
+    results = run_workflow(FOREACH, alert(services=["db", "api", "web"]))["each"]["results"]
+    assert [r["messages"][0]["content"] for r in results] == ["Check db", "Check api", "Check web"]
+    assert len({r["thread_id"] for r in results}) == 3, "each item starts its own thread"
+    assert len(built) == 1
