@@ -49,11 +49,12 @@ def test_keep_parses_the_example(path: Path, providers: dict[str, Any]) -> None:
 
 
 @pytest.mark.skipif(not CONTINUE.is_file(), reason="example not present")
-def test_the_continue_thread_example_skips_without_a_thread_and_continues_with_one(providers: dict[str, Any]) -> None:
+def test_the_continue_thread_example_starts_a_thread_without_one_and_continues_with_one(providers: dict[str, Any]) -> None:
     text = CONTINUE.read_text(encoding="utf-8")
-    without = run_workflow(text, alert())
-    # No stored thread: the step's `if:` skips it (Keep 0.2.7 leaves a skipped step out entirely).
-    assert not without.get("refire", {}).get("results")
+    # No stored thread: the key/default form renders thread_id empty, so a new thread starts.
+    first = step_result(run_workflow(text, alert()), "refire")
+    assert first["thread_id"].startswith("thread_")
+    assert len(first["messages"]) == 2
     thread_id = Assistant(Settings(**providers)).ask("Disk full on db-1").thread_id
     steps = run_workflow(text, alert(assistant_thread_id=thread_id))
     refire = step_result(steps, "refire")
