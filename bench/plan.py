@@ -52,6 +52,8 @@ class Config:
     concurrency_time: float = 2.0
     # This provider only, also at a model time short enough that 2 cores saturate.
     concurrency_stress_time: float | None = 0.3
+    # This provider only, also with model times spread over T ± this fraction of T.
+    concurrency_jitter: float | None = 0.25
     concurrency_waves: int = 2
     concurrency_min_n: int = 64
     memory_n: int = 5000
@@ -73,7 +75,7 @@ class Config:
         """About a minute: every implementation and figure, small N (figures are indicative only)."""
         small = cls(
             mode="quick", request_n=1, request_times=(0.3,), latency_n=5, concurrency_levels=(16, 64),
-            concurrency_time=0.3, concurrency_stress_time=None, concurrency_waves=1, concurrency_min_n=16,
+            concurrency_time=0.3, concurrency_stress_time=None, concurrency_jitter=None, concurrency_waves=1, concurrency_min_n=16,
             memory_n=300, memory_every=100, import_repeats=3, warmup=1, job_timeout=120.0, isolate=False,
         )
         return replace(small, **overrides)
@@ -105,7 +107,8 @@ class Job:
         return {"refuse_stream": True} if self.impl == "provider-polling" else {}
 
     def key(self) -> str:
-        return f"{self.figure}/{self.backend}/{self.impl}/T={self.model_time:g}"
+        jitter = next((p.get("jitter") for p in self.figures.values() if p.get("jitter")), None)
+        return f"{self.figure}/{self.backend}/{self.impl}/T={self.model_time:g}" + (f"±{jitter:.0%}" if jitter else "")
 
     def split(self) -> list[Job]:
         """One job per figure, each with the runtime fields and its own figure's result."""
@@ -159,6 +162,9 @@ def build_jobs(config: Config) -> list[list[tuple[Job, str]]]:
                 side.append((Job(impl, backend, config.memory_time, {"memory": params["memory"]}), "cpu"))
             if "concurrency" in config.figures:
                 load.append((Job(impl, backend, config.concurrency_time, {"concurrency": params["concurrency"]}), "alone"))
+                if impl == "provider" and config.concurrency_jitter:
+                    jittered = {**params["concurrency"], "jitter": config.concurrency_jitter}
+                    load.append((Job(impl, backend, config.concurrency_time, {"concurrency": jittered}), "alone"))
                 if impl == "provider" and config.concurrency_stress_time is not None:
                     load.append((Job(impl, backend, config.concurrency_stress_time,
                                      {"concurrency": params["concurrency"]}), "alone"))

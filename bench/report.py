@@ -166,15 +166,25 @@ def concurrency_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) 
                 for level in job.result["levels"]:
                     s = level["added_ms"]
                     all_answered = level["answered"] == level["queries"]
+                    jitter = level.get("jitter") or 0.0
+                    shown_t = f"{job.model_time:g}" + (f" ± {jitter:.0%}" if jitter else "")
                     target, verdict = "–", _baseline(impl)
                     if impl == "provider" and stress:
                         target = "(stress: CPU-bound)"
+                    elif impl == "provider" and jitter:
+                        target, verdict = "(model times spread)", _verdict(all_answered) if not all_answered else "–"
                     elif impl == "provider" and level["concurrency"] == top:
                         ok = all_answered and s["p99"] <= 250
                         target, verdict = "all answered, p99 ≤ 250", _verdict(ok)
                         seed = next((lv for j in jobs if j.figure == "concurrency" and j.backend == backend and j.impl == "seed"
-                                     and j.model_time == job.model_time for lv in j.result.get("levels", []) if lv["concurrency"] == top), None)
+                                     and j.model_time == job.model_time for lv in j.result.get("levels", [])
+                                     if lv["concurrency"] == top and not lv.get("jitter")), None)
                         seed_text = f" (seed {seed['answered']}/{seed['queries']}, p99 {_fmt(seed['added_ms']['p99'])})" if seed else ""
+                        spread = next((lv for j in jobs if j.figure == "concurrency" and j.backend == backend and j.impl == impl
+                                       for lv in j.result.get("levels", []) if lv["concurrency"] == top and lv.get("jitter")), None)
+                        if spread:
+                            seed_text += (f"; with model times spread T ± {spread['jitter']:.0%}: {spread['answered']}/{spread['queries']}, "
+                                          f"p99 {_fmt(spread['added_ms']['p99'])} ms")
                         verdicts.append(Verdict(
                             f"concurrency {top} through one instance, T={job.model_time:g} s: every query answered, p99 added ≤ 250 ms",
                             backend, f"{level['answered']}/{level['queries']}, p99 {_fmt(s['p99'])} ms, "
@@ -183,7 +193,7 @@ def concurrency_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) 
                         target, verdict = "all answered", _verdict(all_answered)
                     errors = f" ({'; '.join(level['errors'])})" if level["errors"] else ""
                     rows.append([
-                        backend, LABELS[impl], f"{job.model_time:g}", str(level["concurrency"]),
+                        backend, LABELS[impl], shown_t, str(level["concurrency"]),
                         f"{level['answered']}/{level['queries']}{errors}", _fmt(level["throughput_qps"]),
                         _fmt(s["p50"]), _fmt(s["p99"]), str(level["connections"]), _fmt(level["requests_per_query"]),
                         f"{_fmt(level.get('client_cpu_ms_per_query'), 2)} + {_fmt(level.get('server_cpu_ms_per_query'), 2)}",

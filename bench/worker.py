@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import json
 import platform
+import random
 import resource
 import sys
 import time
@@ -31,10 +32,10 @@ PROMPT = "Disk full on db-1: what should on-call check first?"
 Figure = Callable[[Impl, Control, dict[str, Any]], dict[str, Any]]
 
 
-def _timed_ask(impl: Impl, thread_id: str | None, model_time: float) -> tuple[str, float]:
+def _timed_ask(impl: Impl, thread_id: str | None, model_time: float, prompt: str = PROMPT) -> tuple[str, float]:
     """Ask once; return the thread and the milliseconds added on top of the model time."""
     start = time.perf_counter()
-    answer = impl.ask(PROMPT, thread_id)
+    answer = impl.ask(prompt, thread_id)
     wall = time.perf_counter() - start
     if not answer.text:
         raise RuntimeError("empty answer")
@@ -84,9 +85,25 @@ def latency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def _jittered(t: float, jitter: float, i: int) -> tuple[str, float]:
+    """Query i's prompt and model time: T itself, or T ± jitter·T (the emulator's ``[[delay:S]]``).
+
+    Seeded by i, so every implementation gets the same model times in the same order.
+    """
+    if not jitter:
+        return PROMPT, t
+    delay = t * (1 + jitter * (2 * random.Random(i).random() - 1))
+    return f"{PROMPT} [[delay:{delay:.3f}]]", round(delay, 3)
+
+
 def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, Any]:
-    """Each level through ONE fresh instance: its connections are the ones it opened itself."""
+    """Each level through ONE fresh instance: its connections are the ones it opened itself.
+
+    With ``jitter`` (a fraction), each query's model time is drawn in T ± jitter·T: real answers
+    do not all take the same time, so they do not all finish in the same millisecond.
+    """
     t = float(job["model_time"])
+    jitter = float(job.get("jitter", 0.0))
     impl.close()
     levels = []
     for level in job["levels"]:
@@ -98,9 +115,10 @@ def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, 
         cpu = _cpu_s()
         errors: list[str] = []
 
-        def one(_: int, instance: Impl = instance, errors: list[str] = errors) -> float | None:
+        def one(i: int, instance: Impl = instance, errors: list[str] = errors) -> float | None:
+            prompt, model_time = _jittered(t, jitter, i)
             try:
-                return _timed_ask(instance, None, t)[1]
+                return _timed_ask(instance, None, model_time, prompt)[1]
             except Exception as exc:  # noqa: BLE001 - an unanswered query is a result, not a crash
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
                 return None
@@ -116,6 +134,7 @@ def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, 
         levels.append(
             {
                 "concurrency": level,
+                "jitter": jitter,
                 "queries": n,
                 "answered": len(answered),
                 "errors": sorted(set(errors))[:3],
