@@ -126,6 +126,23 @@ def requests_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) -> 
     return _table(head, rows)
 
 
+def routes_list(config: Config, jobs: list[Job]) -> list[str]:
+    """Which requests make up each count (at the shortest T): the table's numbers, explained."""
+    t = min(config.request_times)
+    lines = []
+    for backend in config.backends:
+        for impl in config.impls:
+            result = _find(jobs, "requests", backend, impl, t)
+            if _problem(result):
+                continue
+            parts = []
+            for kind in ("new", "continued"):
+                routes = result[kind]["routes"]
+                parts.append(f"{kind}: " + ", ".join(f"{n:.3g} × `{route}`" for route, n in routes.items()))
+            lines.append(f"- {backend}, {LABELS[impl]}: " + "; ".join(parts))
+    return [f"Requests per query by route at T={t:g} s:", ""] + lines
+
+
 def latency_table(config: Config, jobs: list[Job], verdicts: list[Verdict]) -> list[str]:
     head = ["backend", "implementation", "n", "p50 ms", "p95 ms", "p99 ms", "max ms", "client CPU ms/query", "target", ""]
     rows = []
@@ -251,7 +268,7 @@ def render(config: Config, machine: dict[str, Any], jobs: list[Job], imports: di
     body: list[str] = []
     if any(j.figure == "requests" for j in jobs):
         body += [f"## 1. HTTP requests per query (counted by the emulator; mean of {config.request_n} queries each)", ""]
-        body += requests_table(config, jobs, verdicts) + [""]
+        body += requests_table(config, jobs, verdicts) + [""] + routes_list(config, jobs) + [""]
     if any(j.figure == "latency" for j in jobs):
         body += [f"## 2. Time added on top of the model time T={config.latency_time:g} s, concurrency 1 (wall − T, new thread each)", ""]
         body += latency_table(config, jobs, verdicts) + [""]
