@@ -75,3 +75,17 @@ def test_quick_bench_run_writes_every_figure_without_errors(tmp_path: Path) -> N
     assert by_key["requests/assistants/provider/T=0.05"]["new"]["per_query"] <= 2
     assert by_key["latency/assistants/sdk/T=0.05"]["added_ms"]["n"] == 3
     assert saved["machine"]["cores"] >= 1
+
+
+def test_full_run_tables_replace_only_the_marked_block_of_the_docs(tmp_path: Path) -> None:
+    from bench.__main__ import BEGIN, END, update_docs
+
+    docs = tmp_path / "docs" / "benchmarks.md"
+    docs.parent.mkdir()
+    docs.write_text(f"# Benchmarks\nprose\n{BEGIN}\nold table\n{END}\nafter\n")
+    update_docs("# Benchmark results\n| new |", tmp_path / "bench" / "results" / "full-x.json", docs)
+
+    text = docs.read_text()
+    assert "old table" not in text and "| new |" in text
+    assert text.startswith("# Benchmarks\nprose\n") and text.endswith(f"{END}\nafter\n")
+    assert "Raw figures: `bench/results/full-x.json`." in text
