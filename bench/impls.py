@@ -6,6 +6,8 @@ the thread (Assistants) or conversation (Responses) id so the next ask can conti
 
 - ``provider``: this project, through Keep's provider class when Keep is importable, else the
   engine (:class:`keep_openaiassistant.Assistant`) that the provider class wraps.
+- ``engine``: that engine alone, on the runtime of the baselines (the newest SDK), so that the
+  provider's figures can be told apart from its runtime's (Keep pins openai 1.37.1).
 - ``seed``: the original design (docs/benchmarks.md): get or create the thread, add the
   message, create the run, poll its status every 1 s, list the messages — with the SDK's typed
   beta methods. For Responses, the same design ported: get or create the conversation, create
@@ -70,7 +72,7 @@ class _OnOneClient:
 class EngineProvider:
     """The engine directly: what the Keep provider class delegates every query to."""
 
-    def __init__(self, backend: str, base_url: str) -> None:
+    def __init__(self, backend: str, base_url: str, *, why: str = "Keep not importable here") -> None:
         from keep_openaiassistant import Assistant, Settings
 
         if backend == "assistants":
@@ -78,7 +80,7 @@ class EngineProvider:
         else:
             settings = Settings(api_key=API_KEY, base_url=base_url, api=backend, model=MODEL)
         self._assistant = Assistant(settings)
-        self.via = "engine (keep_openaiassistant.Assistant; Keep not importable here)"
+        self.via = f"engine (keep_openaiassistant.Assistant; {why})"
 
     def ask(self, prompt: str, thread_id: str | None) -> Answer:
         result = self._assistant.ask(prompt, thread_id=thread_id)
@@ -234,6 +236,8 @@ def make(name: str, backend: str, base_url: str) -> Impl:
     """Build implementation ``name`` for ``backend``; NotAvailable says why it cannot run here."""
     if name in ("provider", "provider-polling"):
         return make_provider(backend, base_url)
+    if name == "engine":
+        return EngineProvider(backend, base_url, why="the engine alone, on this runtime's SDK")
     table: dict[tuple[str, str], Any] = {
         ("seed", "assistants"): SeedAssistants,
         ("seed", "responses"): SeedResponses,

@@ -25,7 +25,7 @@ from typing import Any
 from . import imports
 from .processes import EmulatorProcess, run_worker
 
-IMPLS = ("provider", "provider-polling", "seed", "sdk", "langchain")
+IMPLS = ("provider", "provider-polling", "engine", "seed", "sdk", "langchain")
 BACKENDS = ("assistants", "responses")
 FIGURES = ("requests", "latency", "concurrency", "memory", "imports")
 # (implementation, backend) pairs that exist; the others are reported n/a without a process.

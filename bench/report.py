@@ -18,6 +18,7 @@ from .plan import Config, Job
 LABELS = {
     "provider": "**this provider** (streaming)",
     "provider-polling": "**this provider**, server that does not stream",
+    "engine": "this provider's engine alone, newest SDK",
     "seed": "seed design (poll every 1 s)",
     "sdk": "openai SDK helpers",
     "langchain": "LangChain OpenAIAssistantRunnable",
@@ -44,7 +45,7 @@ def _verdict(ok: bool) -> str:
 
 
 def _baseline(impl: str) -> str:
-    return "–" if impl.startswith("provider") else "baseline"
+    return "–" if impl.startswith("provider") or impl == "engine" else "baseline"
 
 
 def _problem(result: dict[str, Any]) -> str | None:
@@ -283,7 +284,7 @@ def render(config: Config, machine: dict[str, Any], jobs: list[Job], imports: di
         body += [f"## 5. Import time (fresh interpreter each, median of {config.import_repeats})", ""]
         body += imports_table(imports) + [""]
 
-    via = sorted({f"{j.impl}: {j.result['via']}" for j in jobs if "via" in j.result and j.impl.startswith("provider")})
+    via = sorted({f"{j.impl}: {j.result['via']}" for j in jobs if "via" in j.result and (j.impl.startswith("provider") or j.impl == "engine")})
     out = ["# Benchmark results", ""] + machine_block(machine, config)
     if via:
         out += ["This provider was measured through: " + "; ".join(via) + ".", ""]
