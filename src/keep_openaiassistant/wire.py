@@ -90,17 +90,13 @@ class EventStream:
 
     def __iter__(self) -> Iterator[Event]:
         try:
-            for item in self._stream:
-                yield _normalize(item)
+            for name, data in self._stream:
+                yield Event(name, data)
         except openai.APIStatusError:
             raise
         except STREAM_BREAKS as exc:
-            # Before APIError: SDK 3.x wraps read timeouts/resets as APITimeoutError and
-            # APIConnectionError, which are APIError subclasses, not `event: error` frames.
+            # SDK 3.x wraps read timeouts/resets as APITimeoutError/APIConnectionError.
             raise StreamInterrupted(f"{type(exc).__name__}: {exc}") from exc
-        except openai.APIError as exc:  # an `event: error` frame
-            body = exc.body if isinstance(exc.body, dict) else {}
-            yield Event("error", {"error": body or {"message": str(exc)}})
 
     def json_body(self) -> dict[str, Any] | None:
         """The reply as JSON when the server answered the stream request without SSE, else None.
@@ -151,15 +147,32 @@ class EventStream:
         self.close()
 
 
-def _normalize(item: Any) -> Event:
-    # SDK releases differ: thread.* events always come as {"event", "data"}; response.* events
-    # come bare (with "type") from ~1.66 on, wrapped before.
-    if isinstance(item, dict) and set(item) == {"event", "data"}:
-        data = item["data"]
-        return Event(str(item["event"]), data if isinstance(data, dict) else {"value": data})
-    if isinstance(item, dict):
-        return Event(str(item.get("type", "")), item)
-    return Event("", {"value": item})
+class _EventSource(openai.Stream[object]):
+    """The SDK's SSE decoding, without its per-release event shaping, read to the end.
+
+    Yields ``(event name, data dict)`` for every frame. Two reasons not to take the SDK's own
+    iteration: its shape of an event differs between releases (``thread.*`` events wrapped as
+    ``{"event", "data"}``, ``response.*`` events bare from ~1.66, wrapped before), and from 3.x
+    its sync stream closes the response as soon as it sees ``[DONE]``, before the chunked body's
+    last bytes — which throws the connection away instead of returning it to the pool (on
+    OpenAI a TLS handshake per question). Reading on to the end of the body keeps it.
+    ``_iter_events`` (SSE frames from the response bytes) is the same in SDK 1.x to 3.x.
+    """
+
+    def __stream__(self) -> Iterator[Any]:
+        try:
+            for sse in self._iter_events():
+                if sse.data.startswith("[DONE]"):
+                    continue  # the body ends right after it: read on, so the connection is reused
+                try:
+                    data = json.loads(sse.data) if sse.data else {}
+                except ValueError:
+                    data = {"value": sse.data}
+                if not isinstance(data, dict):
+                    data = {"value": data}
+                yield (sse.event or str(data.get("type", "")), data)
+        finally:
+            self.response.close()
 
 
 class Wire:
@@ -226,7 +239,7 @@ class Wire:
         try:
             if method == "GET":
                 sdk_stream = self.client.get(
-                    path, cast_to=object, options=options, stream=True, stream_cls=openai.Stream[object]
+                    path, cast_to=object, options=options, stream=True, stream_cls=_EventSource
                 )
             else:
                 sdk_stream = self.client.post(
@@ -235,7 +248,7 @@ class Wire:
                     body={**dict(body or {}), "stream": True},
                     options=options,
                     stream=True,
-                    stream_cls=openai.Stream[object],
+                    stream_cls=_EventSource,
                 )
         except openai.OpenAIError as exc:
             raise translate(exc, method=method, path=path, **(context or {})) from exc
