@@ -163,7 +163,8 @@ def test_unknown_option_is_argparse_exit_2() -> None:
     assert info.value.code == 2
 
 
-def test_emulator_command_serves_until_interrupted() -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_emulator_command_serves_until_interrupted(stop_signal: signal.Signals) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "keep_openaiassistant", "emulator", "--port", "0"],
         stdout=subprocess.PIPE,
@@ -186,7 +187,7 @@ def test_emulator_command_serves_until_interrupted() -> None:
         with urllib.request.urlopen(request, timeout=10) as reply:
             body: dict[str, Any] = json.loads(reply.read())
         assert body["id"] == DEFAULT_ASSISTANT_ID
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)
         assert proc.wait(timeout=15) == 0
     finally:
         if proc.poll() is None:

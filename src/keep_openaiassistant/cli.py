@@ -24,6 +24,7 @@ import inspect
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -284,11 +285,18 @@ def _emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         file=out,
         flush=True,
     )
+    # A timed wait, not an endless one: a signal the kernel hands to another thread only runs
+    # its Python handler when the main thread next executes bytecode, which an untimed lock
+    # wait never does (Ctrl-C would then hang). SIGTERM (docker stop) stops it the same way.
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        threading.Event().wait()
+        while not stop.wait(0.2):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         emu.stop()
     print("emulator stopped", file=err)
     return EXIT_OK
