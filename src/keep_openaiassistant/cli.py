@@ -285,18 +285,18 @@ def _emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         file=out,
         flush=True,
     )
-    # A timed wait, not an endless one: a signal the kernel hands to another thread only runs
-    # its Python handler when the main thread next executes bytecode, which an untimed lock
-    # wait never does (Ctrl-C would then hang). SIGTERM (docker stop) stops it the same way.
+    # Ctrl-C (SIGINT) and SIGTERM (docker stop) both stop it. Both handlers are set here: a
+    # process started in the background by a shell inherits SIGINT *ignored*, and Python then
+    # never raises KeyboardInterrupt. The wait is timed because a signal the kernel hands to
+    # another thread only runs its handler when the main thread next executes bytecode.
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.wait(0.2):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         emu.stop()
     print("emulator stopped", file=err)
     return EXIT_OK
