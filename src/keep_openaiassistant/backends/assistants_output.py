@@ -15,7 +15,7 @@ import openai
 
 from .. import errors
 from ..results import Citation
-from .common import marker_filename, replace_markers
+from .common import ending_error, marker_filename, replace_markers
 
 #: Where the Assistants API is gone since 2026-08-26: OpenAI itself, and Azure OpenAI (same day).
 SHUTDOWN_HOSTS = frozenset({"api.openai.com"})
@@ -63,11 +63,6 @@ def is_openai_host(client: openai.OpenAI) -> bool:
     return host in SHUTDOWN_HOSTS or host.endswith(SHUTDOWN_HOST_SUFFIXES)
 
 
-_FAILED_ADVICE: Mapping[str, str] = {
-    "rate_limit_exceeded": "the key's quota or rate limit is exhausted; check billing and limits, then retry",
-    "server_error": "the server failed; retry the step (Keep: on-failure retry)",
-    "invalid_prompt": "the prompt was refused; rephrase it or check the assistant's instructions",
-}
 
 
 def render(messages: list[dict[str, Any]]) -> tuple[str, list[Citation], list[str]]:
@@ -122,49 +117,14 @@ def _citation(ann: Mapping[str, Any], index: int) -> Citation | None:
 
 
 def ended_error(run: Mapping[str, Any], *, partial_text: str = "") -> errors.RunError | None:
-    """The error for a run that ended without an answer, or None when it completed.
-
-    Each terminal status has its own class; messages name the ids and say what to do.
-    """
-    status = str(run.get("status") or "")
+    """The error for a run that ended without an answer, or None when it completed."""
     ids = {"thread_id": run.get("thread_id"), "run_id": run.get("id")}
-    where = f" (thread {ids['thread_id']}, run {ids['run_id']})"
-    if status == "completed":
-        return None
-    if status == "failed":
-        last = run.get("last_error") or {}
-        code = last.get("code")
-        advice = _FAILED_ADVICE.get(str(code), "retry the step; if it keeps failing, check the assistant and the prompt")
-        return errors.RunFailedError(
-            f"The run failed{where}: {code or 'unknown error'}: {_sentence(last.get('message') or 'no detail')} What to do: {advice}.",
-            code=code,
-            detail=last.get("message"),
-            **ids,
-        )
-    if status == "incomplete":
-        reason = (run.get("incomplete_details") or {}).get("reason")
-        return errors.RunIncompleteError(
-            f"The run stopped before finishing its answer{where}: {reason or 'no reason given'}. The partial answer "
-            "is attached. What to do: raise the assistant's token limits or ask for a shorter answer.",
-            reason=reason,
-            partial_text=partial_text,
-            **ids,
-        )
-    if status == "expired":
-        return errors.RunExpiredError(
-            f"The server expired the run{where} (Assistants runs expire 10 minutes after creation). "
-            "What to do: retry the step; answer function calls quickly (tool_outputs).",
-            **ids,
-        )
-    if status == "cancelled":
-        return errors.RunCancelledError(
-            f"The run was cancelled by someone else (another client or the server){where}. What to do: retry the step.",
-            **ids,
-        )
-    return errors.RunError(f"The run ended with unexpected status {status!r}{where}. What to do: retry the step.", status=status, **ids)
-
-
-def _sentence(text: str) -> str:
-    """``text`` ending with one full stop (server messages come with or without one)."""
-    text = str(text).strip()
-    return text if text.endswith((".", "!", "?")) else text + "."
+    return ending_error(
+        str(run.get("status") or ""),
+        kind="run",
+        where=f" (thread {ids['thread_id']}, run {ids['run_id']})",
+        ids=ids,
+        error=run.get("last_error"),
+        reason=(run.get("incomplete_details") or {}).get("reason"),
+        partial_text=partial_text,
+    )

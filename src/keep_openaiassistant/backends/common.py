@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import errors
 from ..jsonextract import extract_json
 from ..results import Citation
 
@@ -108,3 +109,73 @@ def replace_markers(text: str, citations: Iterable[Citation]) -> str:
         return f"{match.group(1)}[{index}]" if index is not None else ""
 
     return _STRAY_MARKER.sub(stray, text)
+
+
+_FAILED_ADVICE: Mapping[str, str] = {
+    "rate_limit_exceeded": "the key's quota or rate limit is exhausted; check billing and limits, then retry",
+    "server_error": "the server failed; retry the step (Keep: on-failure retry)",
+    "invalid_prompt": "the prompt was refused; rephrase it or check the {subject}'s instructions",
+}
+_INCOMPLETE_ADVICE: Mapping[str, str] = {
+    "max_completion_tokens": "raise the {subject}'s token limits or ask for a shorter answer",
+    "max_prompt_tokens": "raise the {subject}'s token limits or start a new thread (the history is too long)",
+    "max_output_tokens": "the answer hit the output token limit; ask for a shorter answer",
+    "content_filter": "the content filter stopped the answer; rephrase the prompt",
+}
+_RUN_WORDS = {"run": ("run", "assistant"), "response": ("response", "profile")}
+
+
+def ending_error(
+    status: str,
+    *,
+    kind: str,
+    where: str,
+    ids: Mapping[str, Any],
+    error: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+    partial_text: str = "",
+) -> errors.RunError | None:
+    """The error for a run (``kind="run"``) or response (``"response"``) that ended without an
+    answer, or None when it completed. One class per terminal status; the message names the ids
+    (``where``) and says what to do. ``error`` is the server's last_error / error object."""
+    noun, subject = _RUN_WORDS[kind]
+    if status == "completed":
+        return None
+    if status == "failed":
+        code = (error or {}).get("code")
+        detail = (error or {}).get("message")
+        advice = _FAILED_ADVICE.get(str(code), "retry the step; if it keeps failing, check the {subject} and the prompt")
+        return errors.RunFailedError(
+            f"The {noun} failed{where}: {code or 'unknown error'}: {_sentence(detail or 'no detail')} "
+            f"What to do: {advice.format(subject=subject)}.",
+            code=code,
+            detail=detail,
+            **ids,
+        )
+    if status == "incomplete":
+        advice = _INCOMPLETE_ADVICE.get(str(reason), "retry the step, or ask for a shorter answer")
+        return errors.RunIncompleteError(
+            f"The {noun} stopped before finishing its answer{where}: {reason or 'no reason given'}. The partial "
+            f"answer is attached. What to do: {advice.format(subject=subject)}.",
+            reason=reason,
+            partial_text=partial_text,
+            **ids,
+        )
+    if status == "expired":
+        return errors.RunExpiredError(
+            f"The server expired the {noun}{where} (Assistants runs expire 10 minutes after creation). "
+            "What to do: retry the step; answer function calls quickly (tool_outputs).",
+            **ids,
+        )
+    if status == "cancelled":
+        return errors.RunCancelledError(
+            f"The {noun} was cancelled by someone else (another client or the server){where}. What to do: retry the step.",
+            **ids,
+        )
+    return errors.RunError(f"The {noun} ended with unexpected status {status!r}{where}. What to do: retry the step.", status=status, **ids)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with one full stop (server messages come with or without one)."""
+    text = str(text).strip()
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -64,7 +64,7 @@ from ..results import AskResult, Message, Usage
 from ..settings import Settings
 from ..wire import Event, EventStream, StreamInterrupted, Wire
 from . import responses_request as request
-from .common import build_response, pending_calls_answerable, tool_output_text
+from .common import build_response, ending_error, pending_calls_answerable, tool_output_text
 from .responses_output import FunctionCall, Output, add_usage, conversation_messages, read_output
 from .responses_stream import TERMINAL_STATUSES, ResponseStreamState
 
@@ -81,15 +81,6 @@ MAX_FUNCTION_ROUNDS = 10
 #: Output text of a function call the step had no answer for (closes the call, see above).
 UNANSWERED_OUTPUT = "No output: the Keep workflow step gave no tool_outputs for this function."
 
-_FAILED_ADVICE = {
-    "rate_limit_exceeded": "the key's quota or rate limit is exhausted; check billing and limits, then retry",
-    "server_error": "the server failed; retry the step (Keep: on-failure retry)",
-    "invalid_prompt": "the prompt was refused; rephrase it or check the profile's instructions",
-}
-_INCOMPLETE_ADVICE = {
-    "max_output_tokens": "the answer hit the output token limit; ask for a shorter answer",
-    "content_filter": "the content filter stopped the answer; rephrase the prompt",
-}
 
 
 class ResponsesBackend:
@@ -399,35 +390,17 @@ class _Ask:
         )
 
     def _raise_for_status(self, response: dict[str, Any], output: Output) -> None:
-        status = response.get("status")
-        ids = self._ids()
-        if status == "completed":
-            return
-        if status == "failed":
-            error = response.get("error") or {}
-            code = error.get("code")
-            raise errors.RunFailedError(
-                f"The response failed{self._where()}: {code or 'unknown error'}: {error.get('message') or 'no detail'}. "
-                f"What to do: {_FAILED_ADVICE.get(str(code), 'retry the step; if it keeps failing, check the profile and the prompt')}.",
-                code=code,
-                detail=error.get("message"),
-                **ids,
-            )
-        if status == "incomplete":
-            reason = (response.get("incomplete_details") or {}).get("reason")
-            raise errors.RunIncompleteError(
-                f"The response stopped before finishing its answer{self._where()}: {reason or 'no reason given'}. "
-                f"The partial answer is attached. What to do: {_INCOMPLETE_ADVICE.get(str(reason), 'retry the step')}.",
-                reason=reason,
-                partial_text=output.text,
-                **ids,
-            )
-        if status == "cancelled":
-            raise errors.RunCancelledError(
-                f"The response was cancelled by someone else (another client or the server){self._where()}. What to do: retry the step.",
-                **ids,
-            )
-        raise errors.AssistantError(f"The response ended with unexpected status {status!r}{self._where()}. What to do: retry the step.", **ids)
+        failure = ending_error(
+            str(response.get("status") or ""),
+            kind="response",
+            where=self._where(),
+            ids=self._ids(),
+            error=response.get("error"),
+            reason=(response.get("incomplete_details") or {}).get("reason"),
+            partial_text=output.text,
+        )
+        if failure is not None:
+            raise failure
 
     # -- function calls -----------------------------------------------------------------------
 
