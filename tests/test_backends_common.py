@@ -98,3 +98,19 @@ def test_marker_filename() -> None:
     assert marker_filename("【4:0†runbook-disk.md】") == "runbook-disk.md"
     assert marker_filename("sandbox:/mnt/data/disk_usage.png") == "disk_usage.png"
     assert marker_filename("【4:0】") == "" and marker_filename("plain") == ""
+
+
+def test_ending_error_names_a_response_and_its_advice() -> None:
+    from keep_openaiassistant import errors
+    from keep_openaiassistant.backends.common import ending_error
+
+    ids = {"thread_id": "conv_1", "run_id": "resp_1"}
+    where = " (conversation conv_1, response resp_1)"
+    assert ending_error("completed", kind="response", where=where, ids=ids) is None
+    failed = ending_error("failed", kind="response", where=where, ids=ids, error={"code": "invalid_prompt", "message": "no"})
+    incomplete = ending_error("incomplete", kind="response", where=where, ids=ids, reason="max_output_tokens", partial_text="half")
+    assert isinstance(failed, errors.RunFailedError) and isinstance(incomplete, errors.RunIncompleteError)
+    assert str(failed).startswith("The response failed (conversation conv_1, response resp_1): invalid_prompt: no.")
+    assert "check the profile's instructions" in str(failed)
+    assert incomplete.partial_text == "half" and "output token limit" in str(incomplete)
+    assert failed.run_id == "resp_1" and failed.thread_id == "conv_1"
