@@ -12,9 +12,9 @@ from keep_openaiassistant.backends.assistants_output import (
     busy_run_id,
     ended_error,
     is_openai_host,
-    refuses_streaming,
     shutdown_error,
 )
+from keep_openaiassistant.backends.common import refuses_streaming
 
 
 def bad_request(message: str, code: str | None = None) -> errors.InvalidRequestError:

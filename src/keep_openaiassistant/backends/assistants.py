@@ -74,7 +74,6 @@ from .assistants_output import (
     busy_run_id,
     ended_error,
     is_openai_host,
-    refuses_streaming,
     render,
     shutdown_error,
 )
@@ -83,6 +82,9 @@ from .common import (
     build_response,
     normalize_format,
     pending_calls_answerable,
+    read_timeout,
+    refuses_streaming,
+    request_timeout,
     tool_output_text,
 )
 
@@ -208,7 +210,7 @@ class _Ask:
             "POST",
             "/threads",
             body={"messages": [{"role": "user", "content": self.question.prompt}], "metadata": {"keep_ask_id": self.ask_id}},
-            timeout=self._request_timeout(),
+            timeout=request_timeout(self.deadline),
         )
         self.state.thread_id = str(reply.data["id"])
 
@@ -216,7 +218,7 @@ class _Ask:
         """POST a request that starts or resumes the run (streamed if the server streams) and follow it."""
         if self.backend.streams:
             try:
-                stream = self.wire.stream("POST", path, body=body, read_timeout=self._read_timeout(), context=self._ids())
+                stream = self.wire.stream("POST", path, body=body, read_timeout=read_timeout(self.settings, self.deadline), context=self._ids())
             except errors.InvalidRequestError as exc:
                 if not refuses_streaming(exc):
                     raise
@@ -226,7 +228,7 @@ class _Ask:
                 log.info("run streaming", extra=self._extra(ask_id=self.ask_id, path=path))
                 self._consume(stream)
                 return
-        reply = self.wire.call("POST", path, body=body, timeout=self._request_timeout(), context=self._ids())
+        reply = self.wire.call("POST", path, body=body, timeout=request_timeout(self.deadline), context=self._ids())
         self.state.update_run(reply.data)
         self.fresh_hint = reply.poll_after_ms or ""  # the run was just seen: wait before the first poll
         log.info("run polled", extra=self._extra(ask_id=self.ask_id, path=path))
@@ -285,7 +287,7 @@ class _Ask:
         while True:
             if self.deadline.expired:
                 self._expire()
-            reply = self.wire.call("GET", self._run_path(), timeout=self._request_timeout(), context=self._ids())
+            reply = self.wire.call("GET", self._run_path(), timeout=request_timeout(self.deadline), context=self._ids())
             self.state.update_run(reply.data)
             if self.state.finished:
                 return
@@ -312,7 +314,7 @@ class _Ask:
                 "step, and check the network between Keep and base_url if it happens again.",
             )
         reply = self.wire.call(
-            "GET", f"/threads/{thread_id}/runs", query={"order": "desc", "limit": 20}, timeout=self._request_timeout(), context=self._ids()
+            "GET", f"/threads/{thread_id}/runs", query={"order": "desc", "limit": 20}, timeout=request_timeout(self.deadline), context=self._ids()
         )
         for run in reply.data.get("data") or []:
             if (run.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
@@ -341,7 +343,7 @@ class _Ask:
         interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
         while not self.deadline.expired:
             try:
-                reply = self.wire.call("GET", f"/threads/{thread_id}/runs/{other}", timeout=self._request_timeout(), context=self._ids())
+                reply = self.wire.call("GET", f"/threads/{thread_id}/runs/{other}", timeout=request_timeout(self.deadline), context=self._ids())
             except errors.NotFoundError:
                 return False  # gone: try again
             if (reply.data.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
@@ -490,7 +492,7 @@ class _Ask:
             "GET",
             f"/threads/{self.state.thread_id}/messages",
             query={"order": "desc", "limit": MESSAGES_PAGE},
-            timeout=self._request_timeout(),
+            timeout=request_timeout(self.deadline),
             context=self._ids(),
         )
         listed = list(reversed(reply.data.get("data") or []))
@@ -509,7 +511,7 @@ class _Ask:
             "GET",
             f"/threads/{self.state.thread_id}/messages",
             query={"run_id": run_id, "order": "asc", "limit": MESSAGES_PAGE},
-            timeout=self._request_timeout(),
+            timeout=request_timeout(self.deadline),
             context=self._ids(),
         )
         self.state.set_messages([m for m in reply.data.get("data") or [] if m.get("role") == "assistant"])
@@ -526,13 +528,7 @@ class _Ask:
     def _run_path(self) -> str:
         return f"/threads/{self.state.thread_id}/runs/{self.state.run_id}"
 
-    def _read_timeout(self) -> float:
-        """A silent stream is given up after the stall timeout, or at the deadline if sooner."""
-        return max(0.05, min(self.settings.stream_stall_timeout, self.deadline.remaining()))
 
-    def _request_timeout(self) -> float:
-        """Per-request timeout: a short request near the deadline still gets a fair chance."""
-        return max(2.0, min(30.0, self.deadline.remaining()))
 
     def _ids(self) -> dict[str, str | None]:
         return {"thread_id": self.state.thread_id, "run_id": self.state.run_id}

@@ -32,14 +32,6 @@ def busy_run_id(error: errors.AssistantError) -> str | None:
     return (found.group(1) or found.group(2)) if found else None
 
 
-def refuses_streaming(error: errors.AssistantError) -> bool:
-    """True for a 400 saying the server (or a proxy) does not support ``stream``."""
-    if not isinstance(error, errors.InvalidRequestError):
-        return False
-    text = error.message.lower()
-    return "stream" in text and (error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text)
-
-
 def shutdown_error(exc: errors.NotFoundError, *, assistant_id: str | None) -> errors.AssistantsApiShutDownError:
     """The 404 that OpenAI's own Assistants endpoints answer since the shutdown, explained."""
     return errors.AssistantsApiShutDownError(

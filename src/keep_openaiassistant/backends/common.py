@@ -16,7 +16,9 @@ from ..jsonextract import extract_json
 from ..results import Citation
 
 if TYPE_CHECKING:
+    from ..deadline import Deadline
     from ..engine import Question
+    from ..settings import Settings
 
 # The file-search marker the Assistants API leaves in text: 【4:0†runbook.md】 (also seen
 # with ASCII brackets or without the filename).
@@ -179,3 +181,21 @@ def _sentence(text: str) -> str:
     """``text`` ending with one full stop (server messages come with or without one)."""
     text = str(text).strip()
     return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def refuses_streaming(error: errors.AssistantError) -> bool:
+    """True for a 400 saying the server (or a proxy in front of it) does not support ``stream``."""
+    if not isinstance(error, errors.InvalidRequestError):
+        return False
+    text = error.message.lower()
+    return "stream" in text and (error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text)
+
+
+def read_timeout(settings: Settings, deadline: Deadline) -> float:
+    """A silent stream is given up after the stall timeout, or at the deadline if sooner."""
+    return max(0.05, min(settings.stream_stall_timeout, deadline.remaining()))
+
+
+def request_timeout(deadline: Deadline) -> float:
+    """Per-request timeout: a short request near the deadline still gets a fair chance."""
+    return max(2.0, min(30.0, deadline.remaining()))

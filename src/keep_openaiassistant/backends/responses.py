@@ -64,8 +64,22 @@ from ..results import AskResult, Message, Usage
 from ..settings import Settings
 from ..wire import Event, EventStream, StreamInterrupted, Wire
 from . import responses_request as request
-from .common import build_response, ending_error, pending_calls_answerable, tool_output_text
-from .responses_output import FunctionCall, Output, add_usage, conversation_messages, read_output
+from .common import (
+    build_response,
+    ending_error,
+    pending_calls_answerable,
+    read_timeout,
+    refuses_streaming,
+    request_timeout,
+    tool_output_text,
+)
+from .responses_output import (
+    FunctionCall,
+    Output,
+    add_usage,
+    conversation_messages,
+    read_output,
+)
 from .responses_stream import TERMINAL_STATUSES, ResponseStreamState
 
 log = logging.getLogger("keep_openaiassistant")
@@ -165,7 +179,7 @@ class _Ask:
     # -- conversation and response creation ---------------------------------------------------
 
     def _create_conversation(self) -> str:
-        reply = self.wire.call("POST", "/conversations", body={"metadata": {"created_by": "keep-openaiassistant"}}, timeout=self._request_timeout())
+        reply = self.wire.call("POST", "/conversations", body={"metadata": {"created_by": "keep-openaiassistant"}}, timeout=request_timeout(self.deadline))
         conversation_id = str(reply.data.get("id") or "")
         if not conversation_id:
             raise errors.ApiError("POST /conversations answered without a conversation id. What to do: check that base_url serves the Conversations API.")
@@ -199,10 +213,10 @@ class _Ask:
                 self._raise_not_started(was_busy)
             try:
                 if self.backend.streams:
-                    return self.wire.stream("POST", "/responses", body=body, read_timeout=self._read_timeout(), max_retries=0, context=self._ids())
-                return self.wire.call("POST", "/responses", body=body, timeout=self._request_timeout(), max_retries=0, context=self._ids()).data
+                    return self.wire.stream("POST", "/responses", body=body, read_timeout=read_timeout(self.settings, self.deadline), max_retries=0, context=self._ids())
+                return self.wire.call("POST", "/responses", body=body, timeout=request_timeout(self.deadline), max_retries=0, context=self._ids()).data
             except errors.InvalidRequestError as exc:
-                if self.backend.streams and _refuses_streaming(exc):
+                if self.backend.streams and refuses_streaming(exc):
                     self.backend.streams = False  # remembered: saves a refused request per question
                     log.warning("the server refuses to stream; polling from now on", extra=self._extra())
                     continue
@@ -292,7 +306,7 @@ class _Ask:
         try:
             # No SDK retries: a resume that fails or stalls is given up for polling, which is
             # cheaper than the SDK's backoff and bounded by our own deadline.
-            return self.wire.stream("GET", f"/responses/{self.response_id}", query=query, read_timeout=self._read_timeout(), max_retries=0, context=self._ids())
+            return self.wire.stream("GET", f"/responses/{self.response_id}", query=query, read_timeout=read_timeout(self.settings, self.deadline), max_retries=0, context=self._ids())
         except errors.AssistantError as exc:
             log.info("resume refused; polling", extra={**self._extra(), "error": exc.message})
             return None
@@ -300,7 +314,7 @@ class _Ask:
     def _poll(self) -> dict[str, Any]:
         interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
         while True:
-            reply = self.wire.call("GET", f"/responses/{self.response_id}", query=self._include(), timeout=self._request_timeout(), context=self._ids())
+            reply = self.wire.call("GET", f"/responses/{self.response_id}", query=self._include(), timeout=request_timeout(self.deadline), context=self._ids())
             if reply.data.get("status") in TERMINAL_STATUSES:
                 return reply.data
             if self.deadline.expired:
@@ -427,7 +441,7 @@ class _Ask:
         """Answer unanswerable calls with UNANSWERED_OUTPUT (no model run): the API refuses new input after open calls."""
         items = request.function_outputs([(c.call_id, UNANSWERED_OUTPUT) for c in calls])
         try:
-            self.wire.call("POST", f"/conversations/{self.conversation_id}/items", body={"items": items}, timeout=self._request_timeout(), context=self._ids())
+            self.wire.call("POST", f"/conversations/{self.conversation_id}/items", body={"items": items}, timeout=request_timeout(self.deadline), context=self._ids())
         except errors.AssistantError as exc:
             log.warning("could not close unanswered function calls", extra={**self._extra(), "error": exc.message})
             return False
@@ -469,7 +483,7 @@ class _Ask:
                 "GET",
                 f"/conversations/{self.conversation_id}/items",
                 query={"order": "desc", "limit": MESSAGES_PAGE},
-                timeout=self._request_timeout(),
+                timeout=request_timeout(self.deadline),
                 context=self._ids(),
             )
         except errors.AssistantError as exc:
@@ -485,13 +499,7 @@ class _Ask:
     def _include(self) -> dict[str, Any]:
         return {"include": [request.FILE_SEARCH_RESULTS]} if self.settings.vector_store_ids else {}
 
-    def _read_timeout(self) -> float:
-        """A silent stream is given up after the stall timeout, or at the deadline if sooner."""
-        return max(0.05, min(self.settings.stream_stall_timeout, self.deadline.remaining()))
 
-    def _request_timeout(self) -> float:
-        """Per-request timeout: a short request near the deadline still gets a fair chance."""
-        return max(2.0, min(30.0, self.deadline.remaining()))
 
     def _ids(self) -> dict[str, str | None]:
         return {"thread_id": self.conversation_id, "run_id": self.response_id}
@@ -502,11 +510,6 @@ class _Ask:
     def _where(self) -> str:
         return f" (conversation {self.conversation_id}, response {self.response_id})"
 
-
-def _refuses_streaming(error: errors.InvalidRequestError) -> bool:
-    """True for a 400 saying the server (or a proxy in front of it) does not support ``stream``."""
-    text = error.message.lower()
-    return "stream" in text and (error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text)
 
 
 def _retry_after(exc: errors.ApiError) -> float | None:
