@@ -67,8 +67,18 @@ def run(config: Config, out_dir: Path = RESULTS, log: Callable[[str], None] | No
     payload: dict[str, Any] = {
         "config": dataclasses.asdict(config),
         "machine": info,
-        "jobs": [{"key": j.key(), "impl": j.impl, "backend": j.backend, "figure": j.figure, "model_time": j.model_time,
-                  "params": j.figures[j.figure], "result": j.result} for j in jobs],
+        "jobs": [
+            {
+                "key": j.key(),
+                "impl": j.impl,
+                "backend": j.backend,
+                "figure": j.figure,
+                "model_time": j.model_time,
+                "params": j.figures[j.figure],
+                "result": j.result,
+            }
+            for j in jobs
+        ],
         "imports": imports,
         "table_markdown": table,
     }
@@ -78,21 +88,31 @@ def run(config: Config, out_dir: Path = RESULTS, log: Callable[[str], None] | No
 
 
 def parse(argv: list[str] | None) -> Config:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="about a minute: small N everywhere")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--impls", default=",".join(IMPLS))
     parser.add_argument("--figures", default=",".join(FIGURES))
-    parser.add_argument("--keep-python", default=os.environ.get("BENCH_KEEP_PYTHON"),
-                        help="interpreter of a virtualenv with Keep and this package (env BENCH_KEEP_PYTHON; "
-                        "default: this one if it imports Keep, else .venvs/bench-keep, made by bench/setup.sh --with-keep)")
-    parser.add_argument("--langchain-python", default=os.environ.get("BENCH_LANGCHAIN_PYTHON"),
-                        help="interpreter of a virtualenv with langchain-classic, openai 2.x and this package "
-                        "(env BENCH_LANGCHAIN_PYTHON; default: .venvs/bench-langchain, made by bench/setup.sh)")
+    parser.add_argument(
+        "--keep-python",
+        default=os.environ.get("BENCH_KEEP_PYTHON"),
+        help="interpreter of a virtualenv with Keep and this package (env BENCH_KEEP_PYTHON; "
+        "default: this one if it imports Keep, else .venvs/bench-keep, made by bench/setup.sh --with-keep)",
+    )
+    parser.add_argument(
+        "--langchain-python",
+        default=os.environ.get("BENCH_LANGCHAIN_PYTHON"),
+        help="interpreter of a virtualenv with langchain-classic, openai 2.x and this package "
+        "(env BENCH_LANGCHAIN_PYTHON; default: .venvs/bench-langchain, made by bench/setup.sh)",
+    )
     parser.add_argument("--poll-after-ms", type=int, default=100, help="the emulator's openai-poll-after-ms hint")
     parser.add_argument("--latency-n", type=int)
     parser.add_argument("--memory-n", type=int)
-    parser.add_argument("--no-docs", action="store_true", help="full mode: do not write the tables into docs/benchmarks.md")
+    parser.add_argument(
+        "--no-docs", action="store_true", help="full mode: do not write the tables into docs/benchmarks.md"
+    )
     args = parser.parse_args(argv)
 
     def split(value: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -107,7 +127,8 @@ def parse(argv: list[str] | None) -> Config:
         "impls": split(args.impls, IMPLS),
         "figures": split(args.figures, FIGURES),
         "keep_python": args.keep_python or _keep_python(),
-        "langchain_python": args.langchain_python or (str(DEFAULT_LANGCHAIN_PYTHON) if DEFAULT_LANGCHAIN_PYTHON.exists() else None),
+        "langchain_python": args.langchain_python
+        or (str(DEFAULT_LANGCHAIN_PYTHON) if DEFAULT_LANGCHAIN_PYTHON.exists() else None),
         "poll_after_ms": args.poll_after_ms,
     }
     if args.latency_n:

@@ -48,7 +48,9 @@ class Control:
 
     def stats(self) -> ServerStats:
         raw = self._call("GET", "/stats")
-        return ServerStats(dict(raw["requests"]), int(raw["total"]), int(raw["connections"]), float(raw.get("cpu_s", 0.0)))
+        return ServerStats(
+            dict(raw["requests"]), int(raw["total"]), int(raw["connections"]), float(raw.get("cpu_s", 0.0))
+        )
 
     def reset(self) -> None:
         self._call("POST", "/reset", {})

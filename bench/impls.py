@@ -178,7 +178,9 @@ class SdkAssistants(_OnOneClient):
         threads = self.client.beta.threads
         message: Any = {"role": "user", "content": prompt}  # the SDK's TypedDicts differ between releases
         if thread_id:
-            run = threads.runs.create_and_poll(thread_id=thread_id, assistant_id=ASSISTANT_ID, additional_messages=[message])
+            run = threads.runs.create_and_poll(
+                thread_id=thread_id, assistant_id=ASSISTANT_ID, additional_messages=[message]
+            )
         else:
             run = threads.create_and_run_poll(assistant_id=ASSISTANT_ID, thread={"messages": [message]})
         if run.status != "completed":
@@ -229,7 +231,9 @@ def _text(content: Any) -> str:
 def _require(client: openai.OpenAI, *resources: str) -> None:
     missing = [r for r in resources if not hasattr(client, r)]
     if missing:
-        raise NotAvailable(f"openai {openai.__version__} has no client.{'/'.join(missing)} (Responses: 1.66+, Conversations: 1.101+)")
+        raise NotAvailable(
+            f"openai {openai.__version__} has no client.{'/'.join(missing)} (Responses: 1.66+, Conversations: 1.101+)"
+        )
 
 
 def make(name: str, backend: str, base_url: str) -> Impl:

@@ -14,7 +14,11 @@ from typing import Any
 
 from .processes import ROOT, child_env
 
-KEEP_BASE = ["keep.providers.base.base_provider", "keep.contextmanager.contextmanager", "keep.providers.models.provider_config"]
+KEEP_BASE = [
+    "keep.providers.base.base_provider",
+    "keep.contextmanager.contextmanager",
+    "keep.providers.models.provider_config",
+]
 ENGINE = ["keep_openaiassistant", "keep_openaiassistant.backends.assistants", "keep_openaiassistant.backends.responses"]
 
 _SNIPPET = (
@@ -33,7 +37,12 @@ def time_import(python: str, modules: list[str], *, pre: list[str] | None = None
     for _ in range(repeats):
         done = subprocess.run(
             [python, "-c", _SNIPPET, ",".join(pre or []), ",".join(modules)],
-            capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            cwd=ROOT,
+            timeout=120,
+            check=False,
         )
         if done.returncode != 0:
             return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
@@ -54,6 +63,8 @@ def measure(python: str, keep_python: str | None, *, repeats: int) -> dict[str, 
         out["keep"] = {
             "python": keep_python,
             "openai": time_import(keep_python, ["openai"], pre=KEEP_BASE, repeats=repeats),
-            "provider": time_import(keep_python, ["keep_openaiassistant.keep_provider"], pre=KEEP_BASE, repeats=repeats),
+            "provider": time_import(
+                keep_python, ["keep_openaiassistant.keep_provider"], pre=KEEP_BASE, repeats=repeats
+            ),
         }
     return out

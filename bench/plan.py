@@ -74,9 +74,22 @@ class Config:
     def quick(cls, **overrides: Any) -> Config:
         """About a minute: every implementation and figure, small N (figures are indicative only)."""
         small = cls(
-            mode="quick", request_n=1, request_times=(0.3,), latency_n=5, concurrency_levels=(16, 64),
-            concurrency_time=0.3, concurrency_stress_time=None, concurrency_jitter=None, concurrency_waves=1, concurrency_min_n=16,
-            memory_n=300, memory_every=100, import_repeats=3, warmup=1, job_timeout=120.0, isolate=False,
+            mode="quick",
+            request_n=1,
+            request_times=(0.3,),
+            latency_n=5,
+            concurrency_levels=(16, 64),
+            concurrency_time=0.3,
+            concurrency_stress_time=None,
+            concurrency_jitter=None,
+            concurrency_waves=1,
+            concurrency_min_n=16,
+            memory_n=300,
+            memory_every=100,
+            import_repeats=3,
+            warmup=1,
+            job_timeout=120.0,
+            isolate=False,
         )
         return replace(small, **overrides)
 
@@ -116,17 +129,27 @@ class Job:
             return [self]
         head = {k: v for k, v in self.result.items() if k != "figures"}
         parts = self.result.get("figures")
-        return [Job(self.impl, self.backend, self.model_time, {name: params},
-                    {**head, **parts.get(name, {"error": "not measured"})} if parts is not None else head)
-                for name, params in self.figures.items()]
+        return [
+            Job(
+                self.impl,
+                self.backend,
+                self.model_time,
+                {name: params},
+                {**head, **parts.get(name, {"error": "not measured"})} if parts is not None else head,
+            )
+            for name, params in self.figures.items()
+        ]
 
 
 def _figure_params(config: Config) -> dict[str, dict[str, Any]]:
     return {
         "requests": {"n": config.request_n},
         "latency": {"n": config.latency_n},
-        "concurrency": {"levels": list(config.concurrency_levels), "waves": config.concurrency_waves,
-                        "min_n": config.concurrency_min_n},
+        "concurrency": {
+            "levels": list(config.concurrency_levels),
+            "waves": config.concurrency_waves,
+            "min_n": config.concurrency_min_n,
+        },
         "memory": {"n": config.memory_n, "every": config.memory_every, "threads": config.memory_threads},
     }
 
@@ -137,10 +160,17 @@ def build_jobs(config: Config) -> list[list[tuple[Job, str]]]:
     if config.group:
         times = {config.latency_time, config.memory_time, config.concurrency_time, *config.request_times}
         if len(times) != 1:
-            raise ValueError(f"group=True runs every figure on one emulator: give every figure the same model time, not {sorted(times)}")
+            raise ValueError(
+                f"group=True runs every figure on one emulator: give every figure the same model time, not {sorted(times)}"
+            )
         wanted = {name: p for name, p in params.items() if name in config.figures}
-        return [[(Job(impl, backend, config.latency_time, wanted), "sleep")
-                 for backend in config.backends for impl in config.impls]]
+        return [
+            [
+                (Job(impl, backend, config.latency_time, wanted), "sleep")
+                for backend in config.backends
+                for impl in config.impls
+            ]
+        ]
     side: list[tuple[Job, str]] = []
     alone_latency: list[tuple[Job, str]] = []
     quiet_latency: list[tuple[Job, str]] = []
@@ -161,13 +191,19 @@ def build_jobs(config: Config) -> list[list[tuple[Job, str]]]:
             if "memory" in config.figures:
                 side.append((Job(impl, backend, config.memory_time, {"memory": params["memory"]}), "cpu"))
             if "concurrency" in config.figures:
-                load.append((Job(impl, backend, config.concurrency_time, {"concurrency": params["concurrency"]}), "alone"))
+                load.append(
+                    (Job(impl, backend, config.concurrency_time, {"concurrency": params["concurrency"]}), "alone")
+                )
                 if impl == "provider" and config.concurrency_jitter:
                     jittered = {**params["concurrency"], "jitter": config.concurrency_jitter}
                     load.append((Job(impl, backend, config.concurrency_time, {"concurrency": jittered}), "alone"))
                 if impl == "provider" and config.concurrency_stress_time is not None:
-                    load.append((Job(impl, backend, config.concurrency_stress_time,
-                                     {"concurrency": params["concurrency"]}), "alone"))
+                    load.append(
+                        (
+                            Job(impl, backend, config.concurrency_stress_time, {"concurrency": params["concurrency"]}),
+                            "alone",
+                        )
+                    )
     phases = [side, alone_latency, quiet_latency, load]
     if not config.isolate:
         phases = [[(job, "sleep" if pool == "alone" else pool) for phase in phases for job, pool in phase]]
@@ -181,10 +217,19 @@ def run_job(config: Config, job: Job) -> dict[str, Any]:
         return {"na": f"{job.impl} has no {job.backend} implementation (LangChain wraps the Assistants API only)"}
     python = config.python_for(job.impl)
     if python is None:
-        return {"na": "no LangChain virtualenv: run bash bench/setup.sh or pass --langchain-python (docs/benchmarks.md)"}
+        return {
+            "na": "no LangChain virtualenv: run bash bench/setup.sh or pass --langchain-python (docs/benchmarks.md)"
+        }
     with EmulatorProcess(model_time=job.model_time, poll_after_ms=config.poll_after_ms, python=config.python) as emu:
-        spec = {"impl": job.impl, "backend": job.backend, "figures": job.figures, "url": emu.url,
-                "model_time": job.model_time, "switches": job.switches, "warmup": config.warmup}
+        spec = {
+            "impl": job.impl,
+            "backend": job.backend,
+            "figures": job.figures,
+            "url": emu.url,
+            "model_time": job.model_time,
+            "switches": job.switches,
+            "warmup": config.warmup,
+        }
         result = run_worker(python, spec, timeout=config.job_timeout)
     if len(job.figures) == 1 and "figures" in result:  # flatten: the one figure's result beside the runtime
         result = {**{k: v for k, v in result.items() if k != "figures"}, **result["figures"][job.figure]}
@@ -194,7 +239,10 @@ def run_job(config: Config, job: Job) -> dict[str, Any]:
 def run_phases(config: Config, phases: list[list[tuple[Job, str]]], log: Callable[[str], None]) -> None:
     for phase in phases:
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=max(1, config.side_by_side)) as sleepy, ThreadPoolExecutor(max_workers=2) as cpu:
+        with (
+            ThreadPoolExecutor(max_workers=max(1, config.side_by_side)) as sleepy,
+            ThreadPoolExecutor(max_workers=2) as cpu,
+        ):
             futures: list[tuple[Job, Future[dict[str, Any]]]] = []
             for job, pool in phase:
                 if pool == "alone":

@@ -38,12 +38,23 @@ class EmulatorProcess:
         self.url = ""
 
     def __enter__(self) -> Self:
-        cmd = [self.python, "-m", "bench.emulator_process", "--port", "0",
-               "--model-time", str(self.model_time), "--poll-after-ms", str(self.poll_after_ms)]
+        cmd = [
+            self.python,
+            "-m",
+            "bench.emulator_process",
+            "--port",
+            "0",
+            "--model-time",
+            str(self.model_time),
+            "--poll-after-ms",
+            str(self.poll_after_ms),
+        ]
         # The server's stderr goes to a file: under load the clients' pools close idle
         # connections and socketserver prints every reset; only a failed start is worth showing.
         self._stderr = tempfile.TemporaryFile(mode="w+")
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=child_env(), cwd=ROOT)
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=child_env(), cwd=ROOT
+        )
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline()
         if not line:
@@ -79,7 +90,12 @@ def run_worker(python: str, job: dict[str, Any], *, timeout: float) -> dict[str,
     try:
         done = subprocess.run(
             [python, "-m", "bench.worker", json.dumps(job)],
-            capture_output=True, text=True, env=child_env(), cwd=ROOT, timeout=timeout, check=False,
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            cwd=ROOT,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         return {"error": f"worker timed out after {timeout:.0f} s"}

@@ -119,7 +119,7 @@ def concurrency(impl: Impl, control: Control, job: dict[str, Any]) -> dict[str, 
             prompt, model_time = _jittered(t, jitter, i)
             try:
                 return _timed_ask(instance, None, model_time, prompt)[1]
-            except Exception as exc:  # noqa: BLE001 - an unanswered query is a result, not a crash
+            except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}"[:200])
                 return None
 
@@ -224,7 +224,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
             for _ in range(0 if figure == "concurrency" else int(job.get("warmup", 2))):
                 _timed_ask(impl, None, float(job["model_time"]))
             results[figure] = FIGURES[figure](impl, control, spec)
-        except Exception as exc:  # noqa: BLE001 - report the failure in the table, keep the run going
+        except Exception as exc:
             results[figure] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
         finally:
             impl.close()  # idempotent: a figure may have closed it already

@@ -99,7 +99,7 @@ def load_spec(path: Path = SPEC_PATH) -> dict[str, Any]:
     except (OSError, pickle.UnpicklingError, EOFError):
         pass
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    spec = _prepare(yaml.load(raw, Loader=loader))  # noqa: S506 - a safe loader either way
+    spec = _prepare(yaml.load(raw, Loader=loader))
     # Write-then-rename: two test runs (one per venv) may fill the cache at the same time.
     fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=cache.name, suffix=".tmp")
     try:
@@ -147,7 +147,18 @@ def _escape(part: str) -> str:
 
 _SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
 _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SUBSCHEMA_ONE = ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames", "unevaluatedProperties", "unevaluatedItems")
+_SUBSCHEMA_ONE = (
+    "items",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+)
 
 
 def _schema(node: Any, at: str) -> Any:
@@ -251,13 +262,19 @@ class OpenAPISpec:
                 problems.append(Problem(where, "$", "the body is missing", "a required requestBody"))
             return problems
         if "application/json" not in content:
-            problems.append(Problem(where, "$", "a JSON body was sent", f"no JSON body (declares {sorted(content) or 'none'})"))
+            problems.append(
+                Problem(where, "$", "a JSON body was sent", f"no JSON body (declares {sorted(content) or 'none'})")
+            )
             return problems
         schema = content["application/json"].get("schema", {})
         unknown = self._undeclared(schema, body, where, "$")
         flagged = {p.field.rsplit(".", 1)[0] for p in unknown}
         # jsonschema's "Additional properties are not allowed" says the same less precisely.
-        checked = [p for p in self._check(schema, body, where) if not (p.message.startswith("Additional properties") and p.field in flagged)]
+        checked = [
+            p
+            for p in self._check(schema, body, where)
+            if not (p.message.startswith("Additional properties") and p.field in flagged)
+        ]
         return problems + checked + unknown
 
     def check_response(self, method: str, path: str, status: int, body: Any) -> list[Problem]:
@@ -296,16 +313,41 @@ class OpenAPISpec:
         if isinstance(data, dict) and "type" in data and "sequence_number" in data:
             problems = []
             if event is not None and event != data.get("type"):
-                problems.append(Problem(where, "$.type", f"event name {event!r} differs from data.type {data.get('type')!r}", "event: equal to data.type"))
+                problems.append(
+                    Problem(
+                        where,
+                        "$.type",
+                        f"event name {event!r} differs from data.type {data.get('type')!r}",
+                        "event: equal to data.type",
+                    )
+                )
             return problems + self.check_schema("ResponseStreamEvent", data, where=where)
         if event is None:
-            return [Problem(where, "$", "an SSE frame without an event name", "every Assistants event named (event: ...)")]
+            return [
+                Problem(where, "$", "an SSE frame without an event name", "every Assistants event named (event: ...)")
+            ]
         if event.startswith("response."):
-            return [Problem(where, "$", f"Responses event data without type/sequence_number: {str(data)[:80]}", "ResponseStreamEvent members carry type and sequence_number")]
+            return [
+                Problem(
+                    where,
+                    "$",
+                    f"Responses event data without type/sequence_number: {str(data)[:80]}",
+                    "ResponseStreamEvent members carry type and sequence_number",
+                )
+            ]
         known = self.assistant_event_names()
         if event not in known:
-            return [Problem(where, "$event", f"event {event!r} is not an Assistants stream event", f"#/components/schemas/AssistantStreamEvent: one of {', '.join(sorted(known))}")]
-        return self._check({"$ref": "#/components/schemas/AssistantStreamEvent"}, {"event": event, "data": data}, where, root="$event")
+            return [
+                Problem(
+                    where,
+                    "$event",
+                    f"event {event!r} is not an Assistants stream event",
+                    f"#/components/schemas/AssistantStreamEvent: one of {', '.join(sorted(known))}",
+                )
+            ]
+        return self._check(
+            {"$ref": "#/components/schemas/AssistantStreamEvent"}, {"event": event, "data": data}, where, root="$event"
+        )
 
     def assistant_event_names(self) -> set[str]:
         """Every ``event:`` name the AssistantStreamEvent union admits."""
@@ -335,11 +377,17 @@ class OpenAPISpec:
             items = [leaf["items"] for leaf in leaves if isinstance(leaf.get("items"), dict)]
             if not items:
                 return []
-            return [p for i, v in enumerate(instance) for p in self._undeclared({"anyOf": items}, v, where, f"{field}[{i}]")]
+            return [
+                p for i, v in enumerate(instance) for p in self._undeclared({"anyOf": items}, v, where, f"{field}[{i}]")
+            ]
         declared: dict[str, list[Any]] = {}
         is_open = not leaves
         for leaf in leaves:
-            if leaf.get("additionalProperties") not in (None, False) or "patternProperties" in leaf or "properties" not in leaf:
+            if (
+                leaf.get("additionalProperties") not in (None, False)
+                or "patternProperties" in leaf
+                or "properties" not in leaf
+            ):
                 is_open = True
             for key, sub in leaf.get("properties", {}).items():
                 declared.setdefault(key, []).append(sub)
@@ -349,7 +397,14 @@ class OpenAPISpec:
                 problems += self._undeclared({"anyOf": declared[key]}, value, where, f"{field}.{key}")
             elif not is_open:
                 at = ", ".join(sorted({leaf.get("x-at", "?") for leaf in leaves}))
-                problems.append(Problem(where, f"{field}.{key}", f"unknown parameter {key!r} (OpenAI answers 400 \"Unknown parameter\")", f"{at}: properties: {', '.join(sorted(declared))}"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"{field}.{key}",
+                        f'unknown parameter {key!r} (OpenAI answers 400 "Unknown parameter")',
+                        f"{at}: properties: {', '.join(sorted(declared))}",
+                    )
+                )
         return problems
 
     def _leaves(self, schema: Any, instance: Any, depth: int = 0) -> list[dict[str, Any]]:
@@ -377,7 +432,6 @@ class OpenAPISpec:
                 out += leaves
         return out
 
-
     def _resolve(self, ref: str) -> Any:
         node: Any = self.doc
         for part in ref.lstrip("#/").split("/"):
@@ -389,12 +443,23 @@ class OpenAPISpec:
         problems = []
         for name, raw in query.items():
             param = params.get(name)
-            if param is None and name.endswith("[]") and params.get(name[:-2], {}).get("schema", {}).get("type") == "array":
+            if (
+                param is None
+                and name.endswith("[]")
+                and params.get(name[:-2], {}).get("schema", {}).get("type") == "array"
+            ):
                 # openai-python 2.x/3.x send arrays as include[]=a (1.x as include=a,b): both are
                 # the SDK's own serialisation, which the service accepts.
                 param = params[name[:-2]]
             if param is None:
-                problems.append(Problem(where, f"?{name}", "undeclared query parameter", f"one of {sorted(params) or 'no query parameters'}"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"?{name}",
+                        "undeclared query parameter",
+                        f"one of {sorted(params) or 'no query parameters'}",
+                    )
+                )
                 continue
             schema = param.get("schema", {})
             problems += self._check(schema, _coerce(raw, schema), where, root=f"?{name}")
@@ -402,7 +467,11 @@ class OpenAPISpec:
 
     def _check(self, schema: Any, instance: Any, where: str, *, root: str = "$") -> list[Problem]:
         rebased = _rebase(schema)
-        wrapper = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"{_SPEC_URI}/check", "allOf": [rebased]}
+        wrapper = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": f"{_SPEC_URI}/check",
+            "allOf": [rebased],
+        }
         validator = Draft202012Validator(wrapper, registry=self._registry)
         problems = []
         for error in validator.iter_errors(instance):
@@ -434,21 +503,45 @@ def status_invariants(obj: Any, where: str) -> list[Problem]:
     rules: list[tuple[bool, str, str]] = []
     if kind == "thread.run":
         rules = [
-            ((status == "requires_action") == (obj.get("required_action") is not None), "$.required_action", "set exactly while status is requires_action"),
+            (
+                (status == "requires_action") == (obj.get("required_action") is not None),
+                "$.required_action",
+                "set exactly while status is requires_action",
+            ),
             (status != "failed" or obj.get("last_error") is not None, "$.last_error", "set when status is failed"),
-            (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
-            (status != "completed" or (obj.get("completed_at") is not None and obj.get("usage") is not None), "$.completed_at/usage", "set when status is completed"),
+            (
+                status != "incomplete" or obj.get("incomplete_details") is not None,
+                "$.incomplete_details",
+                "set when status is incomplete",
+            ),
+            (
+                status != "completed" or (obj.get("completed_at") is not None and obj.get("usage") is not None),
+                "$.completed_at/usage",
+                "set when status is completed",
+            ),
             (status not in ("queued", "in_progress") or obj.get("usage") is None, "$.usage", "null until the run ends"),
-            (status != "cancelled" or obj.get("cancelled_at") is not None, "$.cancelled_at", "set when status is cancelled"),
+            (
+                status != "cancelled" or obj.get("cancelled_at") is not None,
+                "$.cancelled_at",
+                "set when status is cancelled",
+            ),
             (status != "failed" or obj.get("failed_at") is not None, "$.failed_at", "set when status is failed"),
         ]
     elif kind == "response":
         rules = [
             (status != "failed" or obj.get("error") is not None, "$.error", "set when status is failed"),
-            (status != "incomplete" or obj.get("incomplete_details") is not None, "$.incomplete_details", "set when status is incomplete"),
+            (
+                status != "incomplete" or obj.get("incomplete_details") is not None,
+                "$.incomplete_details",
+                "set when status is incomplete",
+            ),
             (status != "completed" or obj.get("usage") is not None, "$.usage", "set when status is completed"),
         ]
-    problems = [Problem(where, field, f"status {status!r} with {field[2:]} = {obj.get(field[2:].split('/')[0])!r}", rule) for ok, field, rule in rules if not ok]
+    problems = [
+        Problem(where, field, f"status {status!r} with {field[2:]} = {obj.get(field[2:].split('/')[0])!r}", rule)
+        for ok, field, rule in rules
+        if not ok
+    ]
     return problems + undeclared_function_calls(obj, where)
 
 
@@ -468,14 +561,29 @@ def undeclared_function_calls(obj: Any, where: str) -> list[Problem]:
         return []
     if obj.get("object") == "thread.run":
         calls = ((obj.get("required_action") or {}).get("submit_tool_outputs") or {}).get("tool_calls") or []
-        called = [(f"$.required_action.submit_tool_outputs.tool_calls[{i}].function.name", (c.get("function") or {}).get("name")) for i, c in enumerate(calls)]
+        called = [
+            (
+                f"$.required_action.submit_tool_outputs.tool_calls[{i}].function.name",
+                (c.get("function") or {}).get("name"),
+            )
+            for i, c in enumerate(calls)
+        ]
     elif obj.get("object") == "response":
-        called = [(f"$.output[{i}].name", item.get("name")) for i, item in enumerate(obj.get("output") or []) if item.get("type") == "function_call"]
+        called = [
+            (f"$.output[{i}].name", item.get("name"))
+            for i, item in enumerate(obj.get("output") or [])
+            if item.get("type") == "function_call"
+        ]
     else:
         return []
     declared = _function_names(obj.get("tools"))
     return [
-        Problem(where, field, f"the model calls {name!r}, which the tools in force do not declare", f"a function among $.tools ({', '.join(sorted(declared)) or 'none'})")
+        Problem(
+            where,
+            field,
+            f"the model calls {name!r}, which the tools in force do not declare",
+            f"a function among $.tools ({', '.join(sorted(declared)) or 'none'})",
+        )
         for field, name in called
         if name not in declared
     ]
@@ -489,7 +597,12 @@ def sequence_problems(events: Iterable[tuple[str, Any]]) -> list[Problem]:
         if isinstance(data, dict) and isinstance(data.get("sequence_number"), int):
             by_stream.setdefault(stream, []).append(data["sequence_number"])
     return [
-        Problem(f"SSE stream of {stream.split('#')[0]}", "$.sequence_number", f"not strictly increasing: {numbers[:20]}", "each event's sequence_number above the previous one's")
+        Problem(
+            f"SSE stream of {stream.split('#')[0]}",
+            "$.sequence_number",
+            f"not strictly increasing: {numbers[:20]}",
+            "each event's sequence_number above the previous one's",
+        )
         for stream, numbers in by_stream.items()
         if any(b <= a for a, b in zip(numbers, numbers[1:]))
     ]
@@ -498,7 +611,10 @@ def sequence_problems(events: Iterable[tuple[str, Any]]) -> list[Problem]:
 def _rebase(schema: Any) -> Any:
     """Point the document-local refs of an operation's inline schema at the spec resource."""
     if isinstance(schema, dict):
-        return {k: (f"{_SPEC_URI}{v}" if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase(v)) for k, v in schema.items()}
+        return {
+            k: (f"{_SPEC_URI}{v}" if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase(v))
+            for k, v in schema.items()
+        }
     if isinstance(schema, list):
         return [_rebase(v) for v in schema]
     return schema
@@ -514,11 +630,7 @@ def _explain(error: ValidationError) -> Iterator[ValidationError]:
     branches: dict[Any, list[ValidationError]] = {}
     for sub in error.context:
         branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-    plausible = {
-        key: errs
-        for key, errs in branches.items()
-        if not any(_rules_out(e, depth) for e in errs)
-    }
+    plausible = {key: errs for key, errs in branches.items() if not any(_rules_out(e, depth) for e in errs)}
     if not plausible:
         yield error  # no branch fits the message's kind at all: report the union itself
         return

@@ -43,7 +43,9 @@ def test_new_thread_is_one_streamed_request(make_assistant: MakeAssistant, emula
     assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens > 0
 
 
-def test_continued_thread_is_two_requests_and_answers_only_this_run(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_continued_thread_is_two_requests_and_answers_only_this_run(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     assistant = make_assistant()
     first = assistant.ask("Disk full on db-1")
     emulator.stats.reset()
@@ -57,8 +59,17 @@ def test_continued_thread_is_two_requests_and_answers_only_this_run(make_assista
 
 def test_request_bodies_carry_prompt_format_and_instructions(make_assistant: MakeAssistant, emulator: Emulator) -> None:
     seen: list[dict[str, Any]] = []
-    emulator.server.event_hook = lambda request, event, data: seen.append(request.json()) if event == "thread.run.created" else None
-    fmt = {"type": "json_schema", "json_schema": {"name": "triage", "schema": {"type": "object", "properties": {"severity": {"type": "string"}}}, "strict": True}}
+    emulator.server.event_hook = lambda request, event, data: (
+        seen.append(request.json()) if event == "thread.run.created" else None
+    )
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "triage",
+            "schema": {"type": "object", "properties": {"severity": {"type": "string"}}},
+            "strict": True,
+        },
+    }
     assistant = make_assistant()
     first = assistant.ask("db-1 down", structured_output_format=fmt)
     assistant.ask("and now?", thread_id=first.thread_id, additional_instructions="Answer in French.")
@@ -70,10 +81,14 @@ def test_request_bodies_carry_prompt_format_and_instructions(make_assistant: Mak
     assert first.response == {"severity": "db-1 down"}
 
 
-def test_new_thread_with_additional_instructions_creates_the_thread_first(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_new_thread_with_additional_instructions_creates_the_thread_first(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     """POST /threads/runs does not take additional_instructions (OpenAI's spec): two requests."""
     seen: list[dict[str, Any]] = []
-    emulator.server.event_hook = lambda request, event, data: seen.append(request.json()) if event == "thread.run.created" else None
+    emulator.server.event_hook = lambda request, event, data: (
+        seen.append(request.json()) if event == "thread.run.created" else None
+    )
     result = make_assistant().ask("db-1 down", additional_instructions="Answer in French.")
     assert requests(emulator) == {"POST /v1/threads": 1, "POST /v1/threads/{thread_id}/runs": 1}
     assert seen[0]["additional_instructions"] == "Answer in French." and "additional_messages" not in seen[0]
@@ -166,11 +181,16 @@ def test_tool_outputs_are_submitted_and_the_run_goes_on(make_assistant: MakeAssi
     )
     assert "Tool get_logs said: disk 99% full" in result.text and 'Tool get_metrics said: {"cpu": 12}' in result.text
     assert requests(emulator)["POST /v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs"] == 1
-    assert [(c["name"], c["output"]) for c in result.to_dict()["tool_calls"]] == [("get_logs", "disk 99% full"), ("get_metrics", '{"cpu": 12}')]
+    assert [(c["name"], c["output"]) for c in result.to_dict()["tool_calls"]] == [
+        ("get_logs", "disk 99% full"),
+        ("get_metrics", '{"cpu": 12}'),
+    ]
     assert all(c["id"].startswith("call_") and '"alert"' in c["arguments"] for c in result.tool_calls)
 
 
-def test_unanswered_tool_call_cancels_the_run_and_raises_action_required(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_unanswered_tool_call_cancels_the_run_and_raises_action_required(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     with pytest.raises(errors.ActionRequiredError) as caught:
         make_assistant().ask("db-1 slow [[tool:get_logs]] [[tool:page_oncall]]", tool_outputs={"get_logs": "ok"})
     err = caught.value
@@ -209,7 +229,9 @@ def test_concurrent_asks_on_one_thread_take_turns(make_assistant: MakeAssistant,
     assistant = make_assistant()
     thread_id = assistant.ask("Disk full on db-1").thread_id
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda i: assistant.ask(f"question {i}", thread_id=thread_id, max_wait_time=20), range(4)))
+        results = list(
+            pool.map(lambda i: assistant.ask(f"question {i}", thread_id=thread_id, max_wait_time=20), range(4))
+        )
     for i, result in enumerate(results):
         assert f"question {i}" in result.text
     turns = sorted(int(r.text.split("(turn ")[1].split(" ")[0]) for r in results)
@@ -218,7 +240,9 @@ def test_concurrent_asks_on_one_thread_take_turns(make_assistant: MakeAssistant,
     assert "cancelled" not in run_statuses(emulator)
 
 
-def test_thread_busy_until_the_deadline_raises_thread_busy_error(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_thread_busy_until_the_deadline_raises_thread_busy_error(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     assistant = make_assistant()
     thread_id = assistant.ask("first").thread_id
     other = threading.Thread(target=lambda: assistant.ask("long one [[delay:2]]", thread_id=thread_id))
@@ -234,7 +258,9 @@ def test_thread_busy_until_the_deadline_raises_thread_busy_error(make_assistant:
 # -- streams that break, stall or never start -------------------------------------------------------
 
 
-def test_stream_cut_mid_run_completes_by_polling_without_rerunning(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_stream_cut_mid_run_completes_by_polling_without_rerunning(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     baseline = make_assistant().ask("Disk full [[json]]")
     emulator.stats.reset()
     result = make_assistant().ask("Disk full [[json]] [[stream_cut:3]] [[delay:0.5]]")
@@ -245,7 +271,9 @@ def test_stream_cut_mid_run_completes_by_polling_without_rerunning(make_assistan
     assert result.response == baseline.response and len(emulator.assistants.store.runs) == 2
 
 
-def test_stream_cut_before_the_run_id_finds_the_run_by_its_tag(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_stream_cut_before_the_run_id_finds_the_run_by_its_tag(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     """A new thread's stream cut after thread.created: the run is found among the thread's runs."""
     result = make_assistant().ask("Disk full [[stream_cut:1]]")
     assert "Disk full" in result.text
@@ -310,7 +338,9 @@ def test_polling_honours_the_server_hint_else_starts_fast_and_doubles() -> None:
 
         with Emulator(model_time=0.05, poll_after_ms=hint) as emu:
             emu.config.extra["refuse_stream"] = True
-            settings = Settings(api_key="sk-emulator", base_url=emu.base_url, api="assistants", assistant_id=DEFAULT_ASSISTANT_ID)
+            settings = Settings(
+                api_key="sk-emulator", base_url=emu.base_url, api="assistants", assistant_id=DEFAULT_ASSISTANT_ID
+            )
             assistant = Assistant(settings, sleep=sleep)
             try:
                 assistant.ask("slow [[delay:0.6]]")
@@ -323,7 +353,9 @@ def test_polling_honours_the_server_hint_else_starts_fast_and_doubles() -> None:
 # -- HTTP faults ------------------------------------------------------------------------------------
 
 
-def test_rate_limit_and_server_error_bursts_are_retried_by_the_sdk(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_rate_limit_and_server_error_bursts_are_retried_by_the_sdk(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     emulator.faults.add(r"^POST /v1/threads/runs$", 429, count=2, retry_after_ms=10)
     emulator.faults.add(r"^GET /v1/threads/\{thread_id\}/messages$", 503, count=1, retry_after_ms=10)
     assistant = make_assistant(max_retries=2)
@@ -334,7 +366,9 @@ def test_rate_limit_and_server_error_bursts_are_retried_by_the_sdk(make_assistan
     assert counts["POST /v1/threads/runs"] == 3 and counts["GET /v1/threads/{thread_id}/messages"] == 2
 
 
-def test_rate_limit_that_outlasts_the_retries_raises_rate_limit_error(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_rate_limit_that_outlasts_the_retries_raises_rate_limit_error(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     emulator.faults.add(r"^POST /v1/threads/runs$", 429, count=5)
     with pytest.raises(errors.RateLimitError, match="What to do"):
         make_assistant(max_retries=1).ask("Disk full")
@@ -366,7 +400,12 @@ def _openai_lookalike_client(emulator: Emulator) -> openai.OpenAI:
             request.url = request.url.copy_with(scheme=target.scheme, host=target.host, port=target.port)
             return super().handle_request(request)
 
-    return openai.OpenAI(api_key="sk-emulator", base_url="https://api.openai.com/v1", http_client=http.Client(transport=ToEmulator()), max_retries=0)
+    return openai.OpenAI(
+        api_key="sk-emulator",
+        base_url="https://api.openai.com/v1",
+        http_client=http.Client(transport=ToEmulator()),
+        max_retries=0,
+    )
 
 
 def test_404_from_openai_means_the_assistants_api_shut_down(emulator: Emulator) -> None:
@@ -380,7 +419,15 @@ def test_404_from_openai_means_the_assistants_api_shut_down(emulator: Emulator) 
     with pytest.raises(errors.AssistantsApiShutDownError) as caught:
         assistant.ask("Disk full")
     message = str(caught.value)
-    for needle in ("2026-08-26", "api: responses", "`model`", "`instructions`", "`vector_store_ids`", "code_interpreter", "docs/migration.md"):
+    for needle in (
+        "2026-08-26",
+        "api: responses",
+        "`model`",
+        "`instructions`",
+        "`vector_store_ids`",
+        "code_interpreter",
+        "docs/migration.md",
+    ):
         assert needle in message, needle
     scopes = assistant.check_access()
     assert scopes["authenticated"] is True and "2026-08-26" in str(scopes["assistant"])
@@ -422,8 +469,14 @@ def test_every_request_the_engine_sends_fits_openais_spec(make_assistant: MakeAs
     emulator.server.exchange_hook = record
     emulator.server.event_hook = record
     assistant = make_assistant()
-    first = assistant.ask("Disk full [[tool:get_logs]]", tool_outputs={"get_logs": "99%"}, additional_instructions="Be brief.")
-    assistant.ask("again [[stream_cut:3]]", thread_id=first.thread_id, structured_output_format={"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object"}}})
+    first = assistant.ask(
+        "Disk full [[tool:get_logs]]", tool_outputs={"get_logs": "99%"}, additional_instructions="Be brief."
+    )
+    assistant.ask(
+        "again [[stream_cut:3]]",
+        thread_id=first.thread_id,
+        structured_output_format={"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object"}}},
+    )
     with pytest.raises(errors.DeadlineExceededError):
         assistant.ask("slow [[delay:5]]", max_wait_time=0.3)
     emulator.config.extra["refuse_stream"] = True
@@ -457,7 +510,9 @@ class _DropsFirstRunReply:
         return key, start_then_drop, params
 
 
-def test_retried_request_whose_first_attempt_started_the_run_is_followed_not_rerun(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_retried_request_whose_first_attempt_started_the_run_is_followed_not_rerun(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     """The SDK's retry meets our own run on the thread ("already has an active run"): it is
     recognised by its keep_ask_id and followed, not asked a second time."""
     assistant = make_assistant(max_retries=1)
@@ -470,7 +525,9 @@ def test_retried_request_whose_first_attempt_started_the_run_is_followed_not_rer
     assert len(emulator.assistants.store.runs) == 2  # ... started no second run
 
 
-def test_stream_cut_before_the_run_id_on_a_continued_thread_finds_the_run_by_its_tag(make_assistant: MakeAssistant, emulator: Emulator) -> None:
+def test_stream_cut_before_the_run_id_on_a_continued_thread_finds_the_run_by_its_tag(
+    make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
     assistant = make_assistant()
     thread_id = assistant.ask("first").thread_id
     emulator.stats.reset()

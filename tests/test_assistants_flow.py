@@ -82,13 +82,24 @@ def started(*more: Event) -> list[Event]:
 
 def backend_with(wire: ScriptedWire, clock: FakeClock) -> AssistantsBackend:
     settings = Settings(api_key="sk-test", api="assistants", assistant_id="asst_1")
-    backend = AssistantsBackend(settings, openai.OpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1"), clock=clock, sleep=clock.sleep)
+    backend = AssistantsBackend(
+        settings, openai.OpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1"), clock=clock, sleep=clock.sleep
+    )
     backend.wire = wire  # type: ignore[assignment]
     return backend
 
 
 def answer(text: str) -> dict[str, Any]:
-    return {"data": [{"id": "msg_1", "role": "assistant", "run_id": "run_1", "content": [{"type": "text", "text": {"value": text, "annotations": []}}]}]}
+    return {
+        "data": [
+            {
+                "id": "msg_1",
+                "role": "assistant",
+                "run_id": "run_1",
+                "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
+            }
+        ]
+    }
 
 
 def test_run_that_completes_while_cancelled_at_the_deadline_is_returned() -> None:
@@ -106,7 +117,9 @@ def test_run_that_completes_while_cancelled_at_the_deadline_is_returned() -> Non
         return Reply(run(state["status"]), {"openai-poll-after-ms": "100"})
 
     wire = ScriptedWire(started(), handler)
-    result = backend_with(wire, clock).ask(Question("q", max_wait_time=1.0), Deadline(1.0, clock=clock, sleep=clock.sleep))
+    result = backend_with(wire, clock).ask(
+        Question("q", max_wait_time=1.0), Deadline(1.0, clock=clock, sleep=clock.sleep)
+    )
     assert result.text == "just in time" and result.status == "completed"
     assert "POST /threads/thread_1/runs/run_1/cancel" in wire.log
 
@@ -141,7 +154,9 @@ def test_error_event_mid_stream_is_followed_by_reading_the_run() -> None:
 def test_polling_sleeps_start_fast_then_follow_the_hint() -> None:
     clock = FakeClock()
     naps: list[float] = []
-    polls = iter([({}, "in_progress"), ({}, "in_progress"), ({"openai-poll-after-ms": "250"}, "in_progress"), ({}, "completed")])
+    polls = iter(
+        [({}, "in_progress"), ({}, "in_progress"), ({"openai-poll-after-ms": "250"}, "in_progress"), ({}, "completed")]
+    )
 
     def handler(method: str, path: str, query: dict[str, Any]) -> Reply:
         if path.endswith("/messages"):

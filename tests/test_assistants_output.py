@@ -38,7 +38,11 @@ def test_other_errors_are_not_a_busy_thread() -> None:
 
 
 def test_stream_refusal_is_recognised_by_code_or_wording() -> None:
-    assert refuses_streaming(bad_request("Streaming is not supported by this server: send the request without 'stream'.", "unsupported_parameter"))
+    assert refuses_streaming(
+        bad_request(
+            "Streaming is not supported by this server: send the request without 'stream'.", "unsupported_parameter"
+        )
+    )
     assert refuses_streaming(bad_request("Unsupported parameter: 'stream'."))
     assert not refuses_streaming(bad_request("Invalid value for 'stream_options'.", "invalid_value"))
     assert not refuses_streaming(bad_request("Thread thread_1 already has an active run run_2."))
@@ -53,12 +57,20 @@ def test_completed_run_is_no_error() -> None:
 
 
 def test_each_terminal_status_has_its_own_error_naming_the_ids() -> None:
-    failed = ended_error(run("failed", last_error={"code": "rate_limit_exceeded", "message": "You exceeded your current quota"}))
-    incomplete = ended_error(run("incomplete", incomplete_details={"reason": "max_completion_tokens"}), partial_text="half")
+    failed = ended_error(
+        run("failed", last_error={"code": "rate_limit_exceeded", "message": "You exceeded your current quota"})
+    )
+    incomplete = ended_error(
+        run("incomplete", incomplete_details={"reason": "max_completion_tokens"}), partial_text="half"
+    )
     expired = ended_error(run("expired"))
     cancelled = ended_error(run("cancelled"))
     assert isinstance(failed, errors.RunFailedError) and failed.code == "rate_limit_exceeded" and "quota" in str(failed)
-    assert isinstance(incomplete, errors.RunIncompleteError) and incomplete.reason == "max_completion_tokens" and incomplete.partial_text == "half"
+    assert (
+        isinstance(incomplete, errors.RunIncompleteError)
+        and incomplete.reason == "max_completion_tokens"
+        and incomplete.partial_text == "half"
+    )
     assert isinstance(expired, errors.RunExpiredError) and isinstance(cancelled, errors.RunCancelledError)
     for error in (failed, incomplete, expired, cancelled):
         assert error.thread_id == "thread_1" and error.run_id == "run_1"
@@ -66,10 +78,22 @@ def test_each_terminal_status_has_its_own_error_naming_the_ids() -> None:
 
 
 def test_shutdown_error_explains_the_switch_to_responses() -> None:
-    cause = errors.NotFoundError("GET /assistants/asst_1 answered HTTP 404", status_code=404, request_id="req_1", thread_id="thread_1")
+    cause = errors.NotFoundError(
+        "GET /assistants/asst_1 answered HTTP 404", status_code=404, request_id="req_1", thread_id="thread_1"
+    )
     error = shutdown_error(cause, assistant_id="asst_1")
     assert isinstance(error, errors.NotFoundError) and error.status_code == 404 and error.request_id == "req_1"
-    for needle in ("2026-08-26", "asst_1", "thread_1", "api: responses", "`model`", "`instructions`", "`vector_store_ids`", "`code_interpreter`", "docs/migration.md"):
+    for needle in (
+        "2026-08-26",
+        "asst_1",
+        "thread_1",
+        "api: responses",
+        "`model`",
+        "`instructions`",
+        "`vector_store_ids`",
+        "`code_interpreter`",
+        "docs/migration.md",
+    ):
         assert needle in str(error), needle
 
 

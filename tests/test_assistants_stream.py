@@ -35,7 +35,9 @@ def feed(state: RunStreamState, *events: Event) -> RunStreamState:
 
 
 def test_thread_and_run_ids_come_from_the_first_events() -> None:
-    state = feed(RunStreamState(), Event("thread.created", {"id": "thread_1"}), Event("thread.run.created", run_obj("queued")))
+    state = feed(
+        RunStreamState(), Event("thread.created", {"id": "thread_1"}), Event("thread.run.created", run_obj("queued"))
+    )
     assert (state.thread_id, state.run_id, state.status) == ("thread_1", "run_1", "queued")
     assert not state.finished
 
@@ -91,7 +93,11 @@ def test_messages_of_other_runs_and_users_are_ignored() -> None:
 
 
 def test_terminal_run_event_finishes_and_completes_the_messages() -> None:
-    state = feed(RunStreamState(), Event("thread.run.created", run_obj("queued")), Event("thread.run.completed", run_obj("completed")))
+    state = feed(
+        RunStreamState(),
+        Event("thread.run.created", run_obj("queued")),
+        Event("thread.run.completed", run_obj("completed")),
+    )
     assert state.finished and state.messages_complete
 
 
@@ -105,10 +111,14 @@ def test_requires_action_lists_the_pending_calls_and_expect_more_reopens() -> No
     action = {
         "type": "submit_tool_outputs",
         "submit_tool_outputs": {
-            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get_logs", "arguments": '{"host": "db-1"}'}}]
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "get_logs", "arguments": '{"host": "db-1"}'}}
+            ]
         },
     }
-    state = feed(RunStreamState(), Event("thread.run.requires_action", run_obj("requires_action", required_action=action)))
+    state = feed(
+        RunStreamState(), Event("thread.run.requires_action", run_obj("requires_action", required_action=action))
+    )
     assert state.finished and not state.messages_complete
     assert state.pending_tool_calls() == [{"id": "call_1", "name": "get_logs", "arguments": '{"host": "db-1"}'}]
     state.expect_more()
@@ -124,13 +134,20 @@ def test_error_event_is_recorded_in_either_shape() -> None:
 
 
 def test_step_events_are_ignored() -> None:
-    state = feed(RunStreamState(), Event("thread.run.step.created", {"id": "step_1", "status": "in_progress", "run_id": "run_1"}))
+    state = feed(
+        RunStreamState(), Event("thread.run.step.created", {"id": "step_1", "status": "in_progress", "run_id": "run_1"})
+    )
     assert state.run is None
 
 
 def test_streamed_annotations_are_merged_by_index() -> None:
     marker = "【4:0†runbook.md】"
-    ann = {"index": 0, "type": "file_citation", "text": marker, "file_citation": {"file_id": "file-1", "quote": "df -h"}}
+    ann = {
+        "index": 0,
+        "type": "file_citation",
+        "text": marker,
+        "file_citation": {"file_id": "file-1", "quote": "df -h"},
+    }
     state = feed(
         RunStreamState(),
         Event("thread.run.created", run_obj("in_progress")),

@@ -31,7 +31,10 @@ def test_inner_object_and_bare_schema_are_wrapped() -> None:
         "type": "json_schema",
         "json_schema": {"name": "triage", "schema": SCHEMA, "strict": True},
     }
-    assert normalize_format(SCHEMA) == {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True}}
+    assert normalize_format(SCHEMA) == {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True},
+    }
     assert normalize_format(None) is None and normalize_format({}) is None
 
 
@@ -82,7 +85,9 @@ def test_markers_become_numbered_references() -> None:
 
 def test_sandbox_links_become_label_and_reference() -> None:
     link = "sandbox:/mnt/data/chart.png"
-    assert replace_markers(f"See the [chart]({link}).", [cite(3, link, "chart.png", "file_path")]) == "See the chart [3]."
+    assert (
+        replace_markers(f"See the [chart]({link}).", [cite(3, link, "chart.png", "file_path")]) == "See the chart [3]."
+    )
 
 
 def test_stray_markers_are_matched_by_filename_or_dropped() -> None:
@@ -107,8 +112,12 @@ def test_ending_error_names_a_response_and_its_advice() -> None:
     ids = {"thread_id": "conv_1", "run_id": "resp_1"}
     where = " (conversation conv_1, response resp_1)"
     assert ending_error("completed", kind="response", where=where, ids=ids) is None
-    failed = ending_error("failed", kind="response", where=where, ids=ids, error={"code": "invalid_prompt", "message": "no"})
-    incomplete = ending_error("incomplete", kind="response", where=where, ids=ids, reason="max_output_tokens", partial_text="half")
+    failed = ending_error(
+        "failed", kind="response", where=where, ids=ids, error={"code": "invalid_prompt", "message": "no"}
+    )
+    incomplete = ending_error(
+        "incomplete", kind="response", where=where, ids=ids, reason="max_output_tokens", partial_text="half"
+    )
     assert isinstance(failed, errors.RunFailedError) and isinstance(incomplete, errors.RunIncompleteError)
     assert str(failed).startswith("The response failed (conversation conv_1, response resp_1): invalid_prompt: no.")
     assert "check the profile's instructions" in str(failed)

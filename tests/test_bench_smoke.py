@@ -60,14 +60,34 @@ def test_quick_bench_run_writes_every_figure_without_errors(tmp_path: Path) -> N
     from bench.__main__ import run
 
     config = Config.quick(
-        mode="smoke", impls=("provider", "sdk"), backends=("assistants",), python=sys.executable, keep_python=None,
-        request_n=1, request_times=(0.05,), latency_n=3, latency_time=0.05, concurrency_levels=(4,),
-        concurrency_time=0.05, memory_time=0.05, concurrency_min_n=4, memory_n=20, memory_every=10, import_repeats=1, job_timeout=60.0, group=True,
+        mode="smoke",
+        impls=("provider", "sdk"),
+        backends=("assistants",),
+        python=sys.executable,
+        keep_python=None,
+        request_n=1,
+        request_times=(0.05,),
+        latency_n=3,
+        latency_time=0.05,
+        concurrency_levels=(4,),
+        concurrency_time=0.05,
+        memory_time=0.05,
+        concurrency_min_n=4,
+        memory_n=20,
+        memory_every=10,
+        import_repeats=1,
+        job_timeout=60.0,
+        group=True,
     )
     table, path = run(config, tmp_path, log=lambda line: None)
 
-
-    for heading in ("## 1. HTTP requests", "## 2. Time added", "## 3. Concurrency", "## 4. Memory", "## 5. Import time"):
+    for heading in (
+        "## 1. HTTP requests",
+        "## 2. Time added",
+        "## 3. Concurrency",
+        "## 4. Memory",
+        "## 5. Import time",
+    ):
         assert heading in table
     assert "error" not in table and "n/a" not in table
     saved = json.loads(path.read_text())

@@ -121,9 +121,9 @@ def test_the_wheel_maps_the_shim_into_keeps_folder() -> None:
         "force-include"
     ]
     assert mapping == {
-        "src/keep_openaiassistant/keep_shim/__init__.py": f"keep/providers/{ENTRY}/__init__.py",
-        f"src/keep_openaiassistant/keep_shim/{ENTRY}.py": f"keep/providers/{ENTRY}/{ENTRY}.py",
-        f"src/keep_openaiassistant/{ENTRY}.yaml": f"keep/providers/{ENTRY}/{ENTRY}.yaml",
+        "keep_openaiassistant/keep_shim/__init__.py": f"keep/providers/{ENTRY}/__init__.py",
+        f"keep_openaiassistant/keep_shim/{ENTRY}.py": f"keep/providers/{ENTRY}/{ENTRY}.py",
+        f"keep_openaiassistant/{ENTRY}.yaml": f"keep/providers/{ENTRY}/{ENTRY}.yaml",
     }
     for source in mapping:
         assert (ROOT / source).is_file()

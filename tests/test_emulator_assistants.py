@@ -46,7 +46,9 @@ def client(emu: Emulator) -> Iterator[openai.OpenAI]:
 
 def ask(client: openai.OpenAI, prompt: str, **kw: Any) -> Any:
     thread = {"messages": [{"role": "user", "content": prompt}]}
-    return client.beta.threads.create_and_run_poll(assistant_id=DEFAULT_ASSISTANT_ID, thread=thread, poll_interval_ms=POLL_MS, **kw)
+    return client.beta.threads.create_and_run_poll(
+        assistant_id=DEFAULT_ASSISTANT_ID, thread=thread, poll_interval_ms=POLL_MS, **kw
+    )
 
 
 def texts(messages: Any) -> list[tuple[str, str]]:
@@ -57,7 +59,11 @@ def raw_sse(emu: Emulator, path: str, body: dict[str, Any]) -> list[tuple[str | 
     """POST ``body`` with stream=true and read every SSE event (stdlib HTTP, independent of the SDK)."""
     host, port = emu.server.server_address[:2]
     conn = http.client.HTTPConnection(host, port, timeout=10)
-    headers = {"Authorization": "Bearer sk-test-key", "OpenAI-Beta": "assistants=v2", "Content-Type": "application/json"}
+    headers = {
+        "Authorization": "Bearer sk-test-key",
+        "OpenAI-Beta": "assistants=v2",
+        "Content-Type": "application/json",
+    }
     conn.request("POST", path, json.dumps({**body, "stream": True}), headers)
     raw = conn.getresponse().read().decode()
     conn.close()
@@ -114,7 +120,10 @@ def test_usage_is_null_until_the_run_ends(client: openai.OpenAI) -> None:
 def test_messages_list_is_newest_first_by_default_and_filters_by_run_id(client: openai.OpenAI) -> None:
     first = ask(client, "first question")
     second = client.beta.threads.runs.create_and_poll(
-        thread_id=first.thread_id, assistant_id=DEFAULT_ASSISTANT_ID, additional_messages=[{"role": "user", "content": "second question"}], poll_interval_ms=POLL_MS
+        thread_id=first.thread_id,
+        assistant_id=DEFAULT_ASSISTANT_ID,
+        additional_messages=[{"role": "user", "content": "second question"}],
+        poll_interval_ms=POLL_MS,
     )
 
     newest_first = texts(client.beta.threads.messages.list(thread_id=first.thread_id))
@@ -148,7 +157,9 @@ def test_list_limit_outside_1_to_100_is_refused(client: openai.OpenAI, limit: in
 def test_message_content_may_be_an_array_of_parts(client: openai.OpenAI) -> None:
     thread = client.beta.threads.create()
 
-    message = client.beta.threads.messages.create(thread.id, role="user", content=[{"type": "text", "text": "part one"}])
+    message = client.beta.threads.messages.create(
+        thread.id, role="user", content=[{"type": "text", "text": "part one"}]
+    )
 
     assert message.content[0].text.value == "part one" and message.run_id is None
 
@@ -166,7 +177,9 @@ def test_second_run_sees_the_thread_history(client: openai.OpenAI) -> None:
     first = ask(client, "db down")
     client.beta.threads.messages.create(first.thread_id, role="user", content="still down? [[json]]")
 
-    second = client.beta.threads.runs.create_and_poll(thread_id=first.thread_id, assistant_id=DEFAULT_ASSISTANT_ID, poll_interval_ms=POLL_MS)
+    second = client.beta.threads.runs.create_and_poll(
+        thread_id=first.thread_id, assistant_id=DEFAULT_ASSISTANT_ID, poll_interval_ms=POLL_MS
+    )
 
     assert second.usage is not None and first.usage is not None
     assert second.usage.prompt_tokens > first.usage.prompt_tokens  # the history counts
@@ -175,7 +188,11 @@ def test_second_run_sees_the_thread_history(client: openai.OpenAI) -> None:
 
 
 def test_json_schema_response_format_answers_an_instance_of_the_schema(client: openai.OpenAI) -> None:
-    schema = {"type": "object", "properties": {"severity": {"type": "string", "enum": ["sev1", "sev2"]}, "page": {"type": "boolean"}}, "required": ["severity", "page"]}
+    schema = {
+        "type": "object",
+        "properties": {"severity": {"type": "string", "enum": ["sev1", "sev2"]}, "page": {"type": "boolean"}},
+        "required": ["severity", "page"],
+    }
     response_format = {"type": "json_schema", "json_schema": {"name": "triage", "schema": schema, "strict": True}}
 
     run = ask(client, "api errors", response_format=response_format)
@@ -227,7 +244,10 @@ def test_run_still_waiting_after_600_seconds_expires() -> None:
     now = [1000.0]
     with Emulator(model_time=0.0, clock=lambda: now[0]) as emulator:
         sdk = openai.OpenAI(api_key="sk-test", base_url=emulator.base_url, max_retries=0)
-        run = sdk.beta.threads.create_and_run(assistant_id=DEFAULT_ASSISTANT_ID, thread={"messages": [{"role": "user", "content": "call [[tool:lookup_owner]]"}]})
+        run = sdk.beta.threads.create_and_run(
+            assistant_id=DEFAULT_ASSISTANT_ID,
+            thread={"messages": [{"role": "user", "content": "call [[tool:lookup_owner]]"}]},
+        )
         assert sdk.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id).status == "requires_action"
 
         now[0] += 600
@@ -247,7 +267,10 @@ def test_requires_action_then_submit_tool_outputs_and_poll_completes_with_the_ou
     assert call.function.name == "get_disk_usage" and json.loads(call.function.arguments)["alert"] == "disk alert"
 
     done = client.beta.threads.runs.submit_tool_outputs_and_poll(
-        run_id=run.id, thread_id=run.thread_id, tool_outputs=[{"tool_call_id": call.id, "output": "97% used"}], poll_interval_ms=POLL_MS
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "97% used"}],
+        poll_interval_ms=POLL_MS,
     )
 
     assert done.status == "completed"
@@ -262,9 +285,20 @@ def test_default_assistant_declares_the_oncall_functions_and_hosted_tools(client
     functions = {t.function.name: t.function for t in assistant.tools if t.type == "function"}  # type: ignore[union-attr]
 
     assert {t.type for t in assistant.tools} == {"code_interpreter", "file_search", "function"}
-    assert set(functions) == {"get_logs", "get_metrics", "get_disk_usage", "lookup_owner", "page_oncall", "recent_deploys"}
+    assert set(functions) == {
+        "get_logs",
+        "get_metrics",
+        "get_disk_usage",
+        "lookup_owner",
+        "page_oncall",
+        "recent_deploys",
+    }
     params = functions["get_metrics"].parameters or {}
-    assert params["type"] == "object" and params["required"] == list(params["properties"]) and params["additionalProperties"] is False
+    assert (
+        params["type"] == "object"
+        and params["required"] == list(params["properties"])
+        and params["additionalProperties"] is False
+    )
     assert assistant.tool_resources.file_search.vector_store_ids == ["vs_emulator_runbooks"]  # type: ignore[union-attr]
 
 
@@ -277,7 +311,9 @@ def test_a_function_the_assistant_does_not_declare_is_not_called(client: openai.
 
 
 def test_the_runs_tools_override_the_assistants_functions(client: openai.OpenAI) -> None:
-    own = [{"type": "function", "function": {"name": "restart_host", "parameters": {"type": "object", "properties": {}}}}]
+    own = [
+        {"type": "function", "function": {"name": "restart_host", "parameters": {"type": "object", "properties": {}}}}
+    ]
     overridden = ask(client, "disk alert [[tool:get_logs]] [[tool:restart_host]]", tools=own)
     none = ask(client, "disk alert [[tool:get_logs]]", tools=[])
 
@@ -291,7 +327,9 @@ def test_submit_tool_outputs_must_answer_every_call(client: openai.OpenAI) -> No
     first = run.required_action.submit_tool_outputs.tool_calls[0]
 
     with pytest.raises(openai.BadRequestError, match="Expected tool outputs for call_ids"):
-        client.beta.threads.runs.submit_tool_outputs(run.id, thread_id=run.thread_id, tool_outputs=[{"tool_call_id": first.id, "output": "x"}])
+        client.beta.threads.runs.submit_tool_outputs(
+            run.id, thread_id=run.thread_id, tool_outputs=[{"tool_call_id": first.id, "output": "x"}]
+        )
 
 
 def test_submit_tool_outputs_to_a_finished_run_is_refused(client: openai.OpenAI) -> None:
@@ -307,7 +345,10 @@ def test_submit_tool_outputs_stream_continues_the_run(client: openai.OpenAI) -> 
     handler = Collector()
 
     with client.beta.threads.runs.submit_tool_outputs_stream(
-        run_id=run.id, thread_id=run.thread_id, tool_outputs=[{"tool_call_id": call.id, "output": "found it"}], event_handler=handler
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": call.id, "output": "found it"}],
+        event_handler=handler,
     ) as stream:
         stream.until_done()
 
@@ -329,7 +370,9 @@ def test_runs_stream_emits_openai_event_order_and_the_handler_accumulates_the_an
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "runbook? [[citations]]"}])
     handler = Collector()
 
-    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler) as stream:
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler
+    ) as stream:
         stream.until_done()
         final = stream.get_final_messages()
 
@@ -347,7 +390,9 @@ def test_create_and_run_stream_starts_with_thread_created(client: openai.OpenAI)
     handler = Collector()
 
     with client.beta.threads.create_and_run_stream(
-        assistant_id=DEFAULT_ASSISTANT_ID, thread={"messages": [{"role": "user", "content": "hello"}]}, event_handler=handler
+        assistant_id=DEFAULT_ASSISTANT_ID,
+        thread={"messages": [{"role": "user", "content": "hello"}]},
+        event_handler=handler,
     ) as stream:
         stream.until_done()
 
@@ -359,11 +404,18 @@ def test_stream_with_tool_call_ends_at_requires_action(client: openai.OpenAI) ->
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "[[tool:lookup_owner]]"}])
     handler = Collector()
 
-    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler) as stream:
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler
+    ) as stream:
         stream.until_done()
         run = stream.current_run
 
-    assert handler.names[-4:] == ["thread.run.step.created", "thread.run.step.in_progress", "thread.run.step.delta", "thread.run.requires_action"]
+    assert handler.names[-4:] == [
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.run.step.delta",
+        "thread.run.requires_action",
+    ]
     assert run is not None and run.required_action.submit_tool_outputs.tool_calls[0].function.name == "lookup_owner"  # type: ignore[union-attr]
 
 
@@ -371,7 +423,9 @@ def test_stream_cut_drops_the_connection_but_the_run_completes(emu: Emulator, cl
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "flaky network [[stream_cut:3]]"}])
     handler = Collector()
 
-    stream = client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler)
+    stream = client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler
+    )
     with pytest.raises(Exception) as caught, stream as events:  # the HTTP library's "incomplete chunked read"
         events.until_done()
 
@@ -391,7 +445,9 @@ def test_cancel_during_a_stream_emits_cancelling_then_cancelled(client: openai.O
             client.beta.threads.runs.cancel(event.data.id, thread_id=thread.id)
 
     handler.on_each = cancel_when_started
-    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler) as stream:
+    with client.beta.threads.runs.stream(
+        thread_id=thread.id, assistant_id=DEFAULT_ASSISTANT_ID, event_handler=handler
+    ) as stream:
         stream.until_done()
 
     assert handler.names[-2:] == ["thread.run.cancelling", "thread.run.cancelled"]
@@ -400,17 +456,35 @@ def test_cancel_during_a_stream_emits_cancelling_then_cancelled(client: openai.O
 def test_every_reply_and_stream_event_matches_the_openapi_spec(emu: Emulator, client: openai.OpenAI) -> None:
     spec = OpenAPISpec.default()
     problems: list[Any] = []
-    emu.server.exchange_hook = lambda request, status, body: problems.extend(spec.check_response(request.method, request.path, status, body))
-    assistant = client.beta.assistants.create(model="gpt-4o", name="triage", tools=[{"type": "function", "function": {"name": "lookup_owner"}}])
+    emu.server.exchange_hook = lambda request, status, body: problems.extend(
+        spec.check_response(request.method, request.path, status, body)
+    )
+    assistant = client.beta.assistants.create(
+        model="gpt-4o", name="triage", tools=[{"type": "function", "function": {"name": "lookup_owner"}}]
+    )
     client.beta.assistants.list()
-    for tag in ("[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[incomplete]]", "[[tool:lookup_owner]]", "[[empty]]"):
+    for tag in (
+        "[[citations]]",
+        "[[file]]",
+        "[[multipart]]",
+        "[[failed]]",
+        "[[incomplete]]",
+        "[[tool:lookup_owner]]",
+        "[[empty]]",
+    ):
         run = ask(client, f"alert {tag}")
         client.beta.threads.messages.list(thread_id=run.thread_id)
         client.beta.threads.runs.steps.list(run_id=run.id, thread_id=run.thread_id)
-        for name, data in raw_sse(emu, "/v1/threads/runs", {"assistant_id": assistant.id, "thread": {"messages": [{"role": "user", "content": f"alert {tag}"}]}}):
+        for name, data in raw_sse(
+            emu,
+            "/v1/threads/runs",
+            {"assistant_id": assistant.id, "thread": {"messages": [{"role": "user", "content": f"alert {tag}"}]}},
+        ):
             if name != "done":
                 problems.extend(spec.check_event(name, data))
-    run = client.beta.threads.create_and_run(assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "slow [[delay:1]]"}]})
+    run = client.beta.threads.create_and_run(
+        assistant_id=assistant.id, thread={"messages": [{"role": "user", "content": "slow [[delay:1]]"}]}
+    )
     client.beta.threads.runs.cancel(run.id, thread_id=run.thread_id)
     client.beta.threads.runs.list(thread_id=run.thread_id)
     message = client.beta.threads.messages.list(thread_id=run.thread_id).data[0]
@@ -486,7 +560,10 @@ def test_missing_beta_header_is_invalid_beta(client: openai.OpenAI) -> None:
 
 
 def test_bad_api_key_is_401(emu: Emulator) -> None:
-    with openai.OpenAI(api_key="bad-key-123456", base_url=emu.base_url, max_retries=0) as sdk, pytest.raises(openai.AuthenticationError) as caught:
+    with (
+        openai.OpenAI(api_key="bad-key-123456", base_url=emu.base_url, max_retries=0) as sdk,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
         sdk.beta.assistants.retrieve(DEFAULT_ASSISTANT_ID)
 
     assert caught.value.code == "invalid_api_key" and "bad-key-123456" not in caught.value.message
@@ -521,7 +598,9 @@ def test_assistants_can_be_created_listed_and_used(client: openai.OpenAI) -> Non
     made = client.beta.assistants.create(model="gpt-4o", name="db helper", instructions="Answer briefly.")
 
     listed = [a.id for a in client.beta.assistants.list(order="asc")]
-    run = client.beta.threads.create_and_run_poll(assistant_id=made.id, thread={"messages": [{"role": "user", "content": "hi"}]}, poll_interval_ms=POLL_MS)
+    run = client.beta.threads.create_and_run_poll(
+        assistant_id=made.id, thread={"messages": [{"role": "user", "content": "hi"}]}, poll_interval_ms=POLL_MS
+    )
 
     assert listed == [DEFAULT_ASSISTANT_ID, made.id]
     assert run.status == "completed" and run.model == "gpt-4o" and run.instructions == "Answer briefly."
@@ -539,7 +618,9 @@ def test_thread_metadata_can_be_modified_and_the_thread_deleted(client: openai.O
 
 
 def test_messages_can_be_tagged_and_deleted(client: openai.OpenAI) -> None:
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": "keep"}, {"role": "user", "content": "drop"}])
+    thread = client.beta.threads.create(
+        messages=[{"role": "user", "content": "keep"}, {"role": "user", "content": "drop"}]
+    )
     keep, drop = client.beta.threads.messages.list(thread_id=thread.id, order="asc").data
 
     tagged = client.beta.threads.messages.update(keep.id, thread_id=thread.id, metadata={"alert": "a1"})
@@ -567,7 +648,9 @@ def test_unknown_request_fields_are_refused_like_openai(client: openai.OpenAI) -
     thread = {"messages": [{"role": "user", "content": "hi"}]}
 
     with pytest.raises(openai.BadRequestError) as caught:
-        client.beta.threads.create_and_run(assistant_id=DEFAULT_ASSISTANT_ID, thread=thread, extra_body={"additional_instructions": "Be brief."})
+        client.beta.threads.create_and_run(
+            assistant_id=DEFAULT_ASSISTANT_ID, thread=thread, extra_body={"additional_instructions": "Be brief."}
+        )
 
     assert caught.value.body["message"] == "Unknown parameter: 'additional_instructions'."  # type: ignore[index]
     assert caught.value.code == "unknown_parameter"

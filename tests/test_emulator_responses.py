@@ -41,7 +41,9 @@ def client(emulator: Emulator) -> Iterator[openai.OpenAI]:
 def sdk(client: openai.OpenAI) -> openai.OpenAI:
     """The typed Responses/Conversations resources (openai >= 1.101)."""
     if not hasattr(client, "conversations") or not hasattr(client, "responses"):
-        pytest.skip(f"openai {openai.__version__} has no client.responses / client.conversations (the raw-HTTP tests cover these flows)")
+        pytest.skip(
+            f"openai {openai.__version__} has no client.responses / client.conversations (the raw-HTTP tests cover these flows)"
+        )
     return client
 
 
@@ -57,12 +59,19 @@ def create(client: openai.OpenAI, prompt: str, **fields: Any) -> Any:
     return post(client, "/responses", {"model": MODEL, "input": prompt, **fields})
 
 
-def raw(emu: Emulator, method: str, path: str, body: dict[str, Any] | None = None, key: str = "sk-emulator") -> tuple[int, dict[str, str], Any, list[tuple[str | None, Any]], bool]:
+def raw(
+    emu: Emulator, method: str, path: str, body: dict[str, Any] | None = None, key: str = "sk-emulator"
+) -> tuple[int, dict[str, str], Any, list[tuple[str | None, Any]], bool]:
     """One request with the stdlib: (status, headers, JSON body or None, SSE events, stream complete)."""
     parts = urlsplit(emu.url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     payload = json.dumps(body).encode() if body is not None else None
-    conn.request(method, "/v1" + path, body=payload, headers={"authorization": f"Bearer {key}", "content-type": "application/json"})
+    conn.request(
+        method,
+        "/v1" + path,
+        body=payload,
+        headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+    )
     reply = conn.getresponse()
     headers = {k.lower(): v for k, v in reply.getheaders()}
     complete = True
@@ -114,11 +123,15 @@ def test_plain_create_waits_the_model_time_and_returns_the_completed_response(cl
     assert 'Triage of "Disk full on db-1" (turn 1' in message["content"][0]["text"]
     usage = resp["usage"]
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"] > 0
-    assert usage["input_tokens_details"]["cached_tokens"] == 0 and usage["output_tokens_details"]["reasoning_tokens"] == 0
+    assert (
+        usage["input_tokens_details"]["cached_tokens"] == 0 and usage["output_tokens_details"]["reasoning_tokens"] == 0
+    )
 
 
 def test_stream_events_are_named_after_their_type_and_numbered_in_order(emulator: Emulator) -> None:
-    status, headers, _, events, complete = raw(emulator, "POST", "/responses", {"model": MODEL, "input": "CPU high", "stream": True})
+    status, headers, _, events, complete = raw(
+        emulator, "POST", "/responses", {"model": MODEL, "input": "CPU high", "stream": True}
+    )
     assert status == 200 and complete and headers["content-type"].startswith("text/event-stream")
     assert all(name == data["type"] for name, data in events)
     assert [data["sequence_number"] for _, data in events] == list(range(len(events)))
@@ -138,7 +151,9 @@ def test_text_is_streamed_in_a_few_deltas_that_rejoin_exactly(text: str) -> None
 
 
 def test_background_response_is_queued_then_completes_when_polled(emulator: Emulator, client: openai.OpenAI) -> None:
-    status, headers, resp, _, _ = raw(emulator, "POST", "/responses", {"model": MODEL, "input": "Latency", "background": True})
+    status, headers, resp, _, _ = raw(
+        emulator, "POST", "/responses", {"model": MODEL, "input": "Latency", "background": True}
+    )
     assert status == 200 and resp["status"] == "queued" and resp["background"] is True and resp["output"] == []
     assert headers["openai-poll-after-ms"] == "100"
     assert "usage" not in resp  # unknown until the response ends
@@ -159,7 +174,9 @@ def test_background_status_follows_the_injected_clock() -> None:
 
 
 def test_stream_cut_drops_the_connection_but_the_response_completes(emulator: Emulator, client: openai.OpenAI) -> None:
-    _, _, _, events, complete = raw(emulator, "POST", "/responses", {"model": MODEL, "input": "Flaky [[stream_cut:3]]", "stream": True})
+    _, _, _, events, complete = raw(
+        emulator, "POST", "/responses", {"model": MODEL, "input": "Flaky [[stream_cut:3]]", "stream": True}
+    )
     assert not complete and len(events) == 3
     response_id = events[0][1]["response"]["id"]
     assert wait_terminal(client, response_id)["status"] == "completed"
@@ -222,7 +239,11 @@ def test_cancelled_background_stream_ends_without_a_terminal_event(emulator: Emu
     _, _, _, events, complete = raw(emulator, "GET", f"/responses/{resp['id']}?stream=true")
     canceller.join()
     assert cancelled[0]["status"] == "cancelled"
-    assert complete and [d["type"] for _, d in events] == ["response.created", "response.queued", "response.in_progress"]
+    assert complete and [d["type"] for _, d in events] == [
+        "response.created",
+        "response.queued",
+        "response.in_progress",
+    ]
 
 
 # -- terminal statuses and output shapes ----------------------------------------------------
@@ -239,7 +260,9 @@ def test_cancelled_background_stream_ends_without_a_terminal_event(emulator: Emu
         ("[[cancelled]]", "cancelled", None),
     ],
 )
-def test_each_scripted_outcome_maps_to_a_responses_status(client: openai.OpenAI, tag: str, status: str, detail: dict[str, str] | None) -> None:
+def test_each_scripted_outcome_maps_to_a_responses_status(
+    client: openai.OpenAI, tag: str, status: str, detail: dict[str, str] | None
+) -> None:
     resp = create(client, f"Outcome {tag}")
     assert resp["status"] == status
     if status == "failed":
@@ -251,20 +274,31 @@ def test_each_scripted_outcome_maps_to_a_responses_status(client: openai.OpenAI,
         assert resp["output"] == [] and resp["error"] is None
 
 
-@pytest.mark.parametrize(("tag", "terminal"), [("[[failed]]", "response.failed"), ("[[incomplete]]", "response.incomplete")])
+@pytest.mark.parametrize(
+    ("tag", "terminal"), [("[[failed]]", "response.failed"), ("[[incomplete]]", "response.incomplete")]
+)
 def test_streams_end_with_the_matching_terminal_event(emulator: Emulator, tag: str, terminal: str) -> None:
     _, _, _, events, _ = raw(emulator, "POST", "/responses", {"model": MODEL, "input": f"x {tag}", "stream": True})
     assert events[-1][0] == terminal
 
 
 def test_citation_markers_become_indexed_file_citations(client: openai.OpenAI) -> None:
-    resp = create(client, "Disk full [[citations]]", tools=[{"type": "file_search", "vector_store_ids": ["vs_runbooks"]}])
+    resp = create(
+        client, "Disk full [[citations]]", tools=[{"type": "file_search", "vector_store_ids": ["vs_runbooks"]}]
+    )
     search, message = resp["output"]
-    assert search["type"] == "file_search_call" and search["status"] == "completed" and search["queries"] == ["Disk full"]
+    assert (
+        search["type"] == "file_search_call" and search["status"] == "completed" and search["queries"] == ["Disk full"]
+    )
     part = message["content"][0]
     assert "【" not in part["text"]
     first, second = part["annotations"]
-    assert first == {"type": "file_citation", "file_id": "file-runbookdisk", "filename": "runbook-disk.md", "index": part["text"].index(", then")}
+    assert first == {
+        "type": "file_citation",
+        "file_id": "file-runbookdisk",
+        "filename": "runbook-disk.md",
+        "index": part["text"].index(", then"),
+    }
     assert second["index"] == len(part["text"]) - 1  # just before the final full stop
 
 
@@ -295,8 +329,13 @@ def test_search_results_and_code_outputs_appear_only_when_included(client: opena
 
 
 def test_json_schema_format_answers_with_an_instance(client: openai.OpenAI) -> None:
-    schema = {"type": "object", "properties": {"severity": {"type": "string", "enum": ["low", "high"]}, "count": {"type": "integer"}}}
-    resp = create(client, "Classify", text={"format": {"type": "json_schema", "name": "triage", "schema": schema, "strict": True}})
+    schema = {
+        "type": "object",
+        "properties": {"severity": {"type": "string", "enum": ["low", "high"]}, "count": {"type": "integer"}},
+    }
+    resp = create(
+        client, "Classify", text={"format": {"type": "json_schema", "name": "triage", "schema": schema, "strict": True}}
+    )
     assert json.loads(text_of(resp)) == {"severity": "low", "count": 1}
     assert resp["text"]["format"]["name"] == "triage"
 
@@ -304,7 +343,9 @@ def test_json_schema_format_answers_with_an_instance(client: openai.OpenAI) -> N
 def test_json_object_format_needs_the_word_json_in_the_input(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match="json"):
         create(client, "Classify", text={"format": {"type": "json_object"}})
-    assert isinstance(json.loads(text_of(create(client, "Classify as JSON", text={"format": {"type": "json_object"}}))), dict)
+    assert isinstance(
+        json.loads(text_of(create(client, "Classify as JSON", text={"format": {"type": "json_object"}}))), dict
+    )
 
 
 def test_max_output_tokens_cuts_the_answer_short_as_incomplete(client: openai.OpenAI) -> None:
@@ -320,16 +361,29 @@ def test_multipart_answers_keep_their_messages_and_parts(client: openai.OpenAI) 
 
 # -- function calls ---------------------------------------------------------------------------
 
-PING = [{"type": "function", "name": "ping", "description": "Ping a host.", "parameters": {"type": "object", "properties": {}}}]
+PING = [
+    {
+        "type": "function",
+        "name": "ping",
+        "description": "Ping a host.",
+        "parameters": {"type": "object", "properties": {}},
+    }
+]
 
 
 def test_the_model_calls_only_functions_the_request_declares(client: openai.OpenAI) -> None:
     bare = create(client, "Check [[tool:ping]]")
-    other = create(client, "Check [[tool:ping]] [[tool:lookup_owner]]", tools=[{"type": "function", "name": "lookup_owner"}])
+    other = create(
+        client, "Check [[tool:ping]] [[tool:lookup_owner]]", tools=[{"type": "function", "name": "lookup_owner"}]
+    )
     assert bare["status"] == "completed" and [i["type"] for i in bare["output"]] == ["message"]
     assert text_of(bare).endswith("No function ping was available.") and bare["tools"] == []
     assert [(i["type"], i.get("name")) for i in other["output"]] == [("function_call", "lookup_owner")]
-    answered = create(client, [{"type": "function_call_output", "call_id": other["output"][0]["call_id"], "output": "team-storage"}], previous_response_id=other["id"])
+    answered = create(
+        client,
+        [{"type": "function_call_output", "call_id": other["output"][0]["call_id"], "output": "team-storage"}],
+        previous_response_id=other["id"],
+    )
     assert "Tool lookup_owner said: team-storage. No function ping was available." in text_of(answered)
 
 
@@ -340,7 +394,12 @@ def test_function_call_round_trip_with_previous_response_id(client: openai.OpenA
     assert first["status"] == "completed"
     assert call["type"] == "function_call" and call["name"] == "lookup_owner" and call["status"] == "completed"
     assert json.loads(call["arguments"])["alert"] == "Who owns db-1?"
-    second = create(client, [{"type": "function_call_output", "call_id": call["call_id"], "output": "team-storage"}], previous_response_id=first["id"], tools=tools)
+    second = create(
+        client,
+        [{"type": "function_call_output", "call_id": call["call_id"], "output": "team-storage"}],
+        previous_response_id=first["id"],
+        tools=tools,
+    )
     assert "Tool lookup_owner said: team-storage." in text_of(second)
 
 
@@ -348,14 +407,20 @@ def test_function_call_round_trip_on_a_conversation(client: openai.OpenAI) -> No
     conv = post(client, "/conversations")
     first = create(client, "Check [[tool:ping]]", conversation=conv["id"], tools=PING)
     call_id = first["output"][0]["call_id"]
-    second = create(client, [{"type": "function_call_output", "call_id": call_id, "output": "pong"}], conversation={"id": conv["id"]})
+    second = create(
+        client,
+        [{"type": "function_call_output", "call_id": call_id, "output": "pong"}],
+        conversation={"id": conv["id"]},
+    )
     assert "Tool ping said: pong." in text_of(second) and second["conversation"] == {"id": conv["id"]}
     kinds = [i["type"] for i in get(client, f"/conversations/{conv['id']}/items", order="asc")["data"]]
     assert kinds == ["message", "function_call", "function_call_output", "message"]
 
 
 def test_streamed_function_calls_carry_their_arguments(emulator: Emulator) -> None:
-    _, _, _, events, _ = raw(emulator, "POST", "/responses", {"model": MODEL, "input": "Check [[tool:ping]]", "tools": PING, "stream": True})
+    _, _, _, events, _ = raw(
+        emulator, "POST", "/responses", {"model": MODEL, "input": "Check [[tool:ping]]", "tools": PING, "stream": True}
+    )
     kinds = [d["type"] for _, d in events]
     assert kinds[2:] == [
         "response.output_item.added",
@@ -389,13 +454,21 @@ def test_a_pending_call_must_be_answered_before_moving_on(client: openai.OpenAI)
 
 
 def test_conversation_items_are_the_history_and_grow_with_each_response(client: openai.OpenAI) -> None:
-    conv = post(client, "/conversations", {"items": [{"type": "message", "role": "user", "content": "Earlier alert"}], "metadata": {"team": "sre"}})
+    conv = post(
+        client,
+        "/conversations",
+        {"items": [{"type": "message", "role": "user", "content": "Earlier alert"}], "metadata": {"team": "sre"}},
+    )
     assert conv["object"] == "conversation" and conv["id"].startswith("conv_") and conv["metadata"] == {"team": "sre"}
     resp = create(client, "Disk full", conversation=conv["id"])
     assert "(turn 2 of this thread)" in text_of(resp)
     assert resp["usage"]["input_tokens_details"]["cached_tokens"] > 0
     newest_first = get(client, f"/conversations/{conv['id']}/items")
-    assert [(i["type"], i.get("role")) for i in newest_first["data"]] == [("message", "assistant"), ("message", "user"), ("message", "user")]
+    assert [(i["type"], i.get("role")) for i in newest_first["data"]] == [
+        ("message", "assistant"),
+        ("message", "user"),
+        ("message", "user"),
+    ]
     assert newest_first["data"][1]["content"] == [{"type": "input_text", "text": "Disk full"}]
     oldest_first = get(client, f"/conversations/{conv['id']}/items", order="asc")
     assert oldest_first["data"] == list(reversed(newest_first["data"]))
@@ -413,12 +486,22 @@ def test_conversation_items_paginate_with_limit_and_after(client: openai.OpenAI)
 
 def test_conversation_can_be_updated_added_to_and_deleted(client: openai.OpenAI) -> None:
     conv = post(client, "/conversations")
-    assert post(client, f"/conversations/{conv['id']}", {"metadata": {"incident": "INC-7"}})["metadata"] == {"incident": "INC-7"}
-    added = post(client, f"/conversations/{conv['id']}/items", {"items": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]})
+    assert post(client, f"/conversations/{conv['id']}", {"metadata": {"incident": "INC-7"}})["metadata"] == {
+        "incident": "INC-7"
+    }
+    added = post(
+        client,
+        f"/conversations/{conv['id']}/items",
+        {"items": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}]},
+    )
     assert added["object"] == "list" and added["first_id"] == added["data"][0]["id"]
     item = get(client, f"/conversations/{conv['id']}/items/{added['first_id']}")
     assert item["content"][0]["text"] == "hi"
-    assert client.delete(f"/conversations/{conv['id']}", cast_to=object) == {"id": conv["id"], "object": "conversation.deleted", "deleted": True}
+    assert client.delete(f"/conversations/{conv['id']}", cast_to=object) == {
+        "id": conv["id"],
+        "object": "conversation.deleted",
+        "deleted": True,
+    }
     with pytest.raises(openai.NotFoundError, match="Conversation with id"):
         get(client, f"/conversations/{conv['id']}")
 
@@ -523,7 +606,9 @@ def test_an_injected_429_is_retried_by_the_sdk_then_succeeds(emulator: Emulator)
         ({"max_output_tokens": 5}, "Expected a value >= 16"),
     ],
 )
-def test_malformed_requests_are_400_naming_the_parameter(client: openai.OpenAI, fields: dict[str, Any], message: str) -> None:
+def test_malformed_requests_are_400_naming_the_parameter(
+    client: openai.OpenAI, fields: dict[str, Any], message: str
+) -> None:
     with pytest.raises(openai.BadRequestError, match=re.escape(message)):
         post(client, "/responses", {"model": MODEL, "input": "x", **fields})
 
@@ -573,7 +658,9 @@ def test_sdk_resumes_a_dropped_stream_with_retrieve(sdk: openai.OpenAI) -> None:
 
 
 def test_sdk_conversations_and_items(sdk: openai.OpenAI) -> None:
-    conv = sdk.conversations.create(metadata={"incident": "INC-1"}, items=[{"type": "message", "role": "user", "content": "Earlier"}])
+    conv = sdk.conversations.create(
+        metadata={"incident": "INC-1"}, items=[{"type": "message", "role": "user", "content": "Earlier"}]
+    )
     assert sdk.conversations.retrieve(conv.id).metadata == {"incident": "INC-1"}
     sdk.conversations.items.create(conv.id, items=[{"type": "message", "role": "user", "content": "More context"}])
     resp = sdk.responses.create(model=MODEL, input="Now?", conversation=conv.id)
@@ -591,11 +678,18 @@ def test_sdk_conversation_locked_is_a_bad_request(sdk: openai.OpenAI) -> None:
 
 
 def test_sdk_function_call_round_trip(sdk: openai.OpenAI) -> None:
-    tools: Any = [{"type": "function", "name": "runbook", "parameters": {"type": "object", "properties": {}}, "strict": False}]
+    tools: Any = [
+        {"type": "function", "name": "runbook", "parameters": {"type": "object", "properties": {}}, "strict": False}
+    ]
     first = sdk.responses.create(model=MODEL, input="Fix [[tool:runbook]]", tools=tools)
     call = first.output[0]
     assert call.type == "function_call"
-    second = sdk.responses.create(model=MODEL, previous_response_id=first.id, tools=tools, input=[{"type": "function_call_output", "call_id": call.call_id, "output": "restart it"}])
+    second = sdk.responses.create(
+        model=MODEL,
+        previous_response_id=first.id,
+        tools=tools,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "restart it"}],
+    )
     assert "Tool runbook said: restart it." in second.output_text
 
 
@@ -611,13 +705,40 @@ def test_every_reply_and_event_fits_the_openapi_spec(emulator: Emulator, client:
         [] if (req.method, status) == ("DELETE", 200) else spec.check_response(req.method, req.path, status, body)
     )
     conv = post(client, "/conversations", {"items": [{"role": "user", "content": "before"}]})
-    tools = [{"type": "file_search", "vector_store_ids": ["vs_1"]}, {"type": "code_interpreter", "container": {"type": "auto"}}, {"type": "function", "name": "f", "parameters": {}, "strict": True}]
-    for tag in ["", "[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[incomplete]]", "[[expired]]", "[[cancelled]]", "[[empty]]", "[[tool:f]]"]:
+    tools = [
+        {"type": "file_search", "vector_store_ids": ["vs_1"]},
+        {"type": "code_interpreter", "container": {"type": "auto"}},
+        {"type": "function", "name": "f", "parameters": {}, "strict": True},
+    ]
+    for tag in [
+        "",
+        "[[citations]]",
+        "[[file]]",
+        "[[multipart]]",
+        "[[failed]]",
+        "[[incomplete]]",
+        "[[expired]]",
+        "[[cancelled]]",
+        "[[empty]]",
+        "[[tool:f]]",
+    ]:
         body = {"model": MODEL, "input": f"Disk full {tag}", "tools": tools}
         for _, data in raw(emulator, "POST", "/responses", {**body, "stream": True})[3]:
             problems.extend(spec.check_event(data["type"], data))
         create(client, body["input"], tools=tools)
-    create(client, "json", conversation=conv["id"], text={"format": {"type": "json_schema", "name": "t", "schema": {"type": "object", "properties": {"a": {"type": "string"}}}, "strict": True}})
+    create(
+        client,
+        "json",
+        conversation=conv["id"],
+        text={
+            "format": {
+                "type": "json_schema",
+                "name": "t",
+                "schema": {"type": "object", "properties": {"a": {"type": "string"}}},
+                "strict": True,
+            }
+        },
+    )
     bg = create(client, "bg", background=True)
     get(client, f"/responses/{bg['id']}")
     for _, data in raw(emulator, "GET", f"/responses/{bg['id']}?stream=true&starting_after=0")[3]:

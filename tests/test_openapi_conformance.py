@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
-
 from openapi_check import OpenAPISpec, Problem, sequence_problems, status_invariants, undeclared_function_calls
 from wire_recorder import Event, Exchange, Raw, Recorder, wait_for
+
+from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
 
 RUN_TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
 RESPONSE_TERMINAL = {"completed", "failed", "cancelled", "incomplete"}
@@ -128,9 +127,22 @@ ASSISTANT_SCENARIOS = [
 
 
 # The functions the scenarios' [[tool:NAME]] tags call: a model only calls declared functions.
-_FUNCTION_PARAMETERS = {"type": "object", "properties": {"host": {"type": "string"}}, "required": ["host"], "additionalProperties": False}
+_FUNCTION_PARAMETERS = {
+    "type": "object",
+    "properties": {"host": {"type": "string"}},
+    "required": ["host"],
+    "additionalProperties": False,
+}
 ASSISTANT_FUNCTIONS = [
-    {"type": "function", "function": {"name": name, "description": f"{name} of a host.", "parameters": _FUNCTION_PARAMETERS, "strict": True}}
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name} of a host.",
+            "parameters": _FUNCTION_PARAMETERS,
+            "strict": True,
+        },
+    }
     for name in ("get_metrics", "get_logs")
 ]
 
@@ -149,15 +161,33 @@ def _run_and_read(raw: Raw, thread_id: str, run: dict[str, Any]) -> dict[str, An
 
 
 def test_assistant_and_thread_objects_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
-    asst = raw.ok("POST", "/assistants", {"model": "gpt-4.1-mini", "name": "triage", "instructions": "Be brief.", "tools": [{"type": "code_interpreter"}], "metadata": {"team": "sre"}})
+    asst = raw.ok(
+        "POST",
+        "/assistants",
+        {
+            "model": "gpt-4.1-mini",
+            "name": "triage",
+            "instructions": "Be brief.",
+            "tools": [{"type": "code_interpreter"}],
+            "metadata": {"team": "sre"},
+        },
+    )
     raw.ok("GET", f"/assistants/{asst['id']}")
     raw.ok("POST", f"/assistants/{asst['id']}", {"description": "on-call"})
     raw.ok("GET", "/assistants", query={"limit": 2, "order": "asc"})
     raw.ok("GET", f"/assistants/{DEFAULT_ASSISTANT_ID}")
-    thread = raw.ok("POST", "/threads", {"messages": [{"role": "user", "content": "Disk full on db-1"}], "metadata": {"alert": "a1"}})
+    thread = raw.ok(
+        "POST",
+        "/threads",
+        {"messages": [{"role": "user", "content": "Disk full on db-1"}], "metadata": {"alert": "a1"}},
+    )
     raw.ok("GET", f"/threads/{thread['id']}")
     raw.ok("POST", f"/threads/{thread['id']}", {"metadata": {"alert": "a2"}})
-    message = raw.ok("POST", f"/threads/{thread['id']}/messages", {"role": "user", "content": [{"type": "text", "text": "And the replica?"}]})
+    message = raw.ok(
+        "POST",
+        f"/threads/{thread['id']}/messages",
+        {"role": "user", "content": [{"type": "text", "text": "And the replica?"}]},
+    )
     raw.ok("GET", f"/threads/{thread['id']}/messages/{message['id']}")
     raw.ok("POST", f"/threads/{thread['id']}/messages/{message['id']}", {"metadata": {"seen": "yes"}})
     raw.ok("GET", f"/threads/{thread['id']}/messages", query={"order": "desc", "limit": 1})
@@ -174,7 +204,7 @@ def test_assistant_and_thread_objects_conform(raw: Raw, recorder: Recorder, spec
 
 def test_every_emulator_route_is_an_openai_operation(emulator: Emulator, spec: OpenAPISpec) -> None:
     """The emulator invents no endpoint (its own /_emulator controls aside)."""
-    routes = [key for _, _, key, _ in emulator.router._routes]  # noqa: SLF001 - no public listing
+    routes = [key for _, _, key, _ in emulator.router._routes]
     api = [key.split(" ", 1) for key in routes if " /v1/" in key]
     assert len(api) >= 30, routes
     invented = [f"{m} {t}" for m, t in api if spec.match(m, re.sub(r"\{(\w+)\}", r"\1_x", t)) is None]
@@ -192,7 +222,14 @@ def test_assistants_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Ope
         raw.call("GET", "/threads/thread_missing/runs/run_missing")[0],
         raw.call("POST", "/threads/thread_missing/runs/run_missing/cancel")[0],
     ]
-    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "slow [[delay:5]]"}]}})
+    run = raw.ok(
+        "POST",
+        "/threads/runs",
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "thread": {"messages": [{"role": "user", "content": "slow [[delay:5]]"}]},
+        },
+    )
     statuses.append(raw.call("POST", f"/threads/{run['thread_id']}/runs", {"assistant_id": DEFAULT_ASSISTANT_ID})[0])
     statuses.append(raw.call("POST", f"/threads/{run['thread_id']}/messages", {"role": "user", "content": "more"})[0])
     raw.ok("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/cancel")
@@ -202,16 +239,39 @@ def test_assistants_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Ope
 
 @pytest.mark.parametrize("prompt", ASSISTANT_SCENARIOS)
 def test_assistants_run_replies_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
-    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": f"Disk full on db-1 {prompt}"}]}})
+    run = raw.ok(
+        "POST",
+        "/threads/runs",
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "thread": {"messages": [{"role": "user", "content": f"Disk full on db-1 {prompt}"}]},
+        },
+    )
     run = _run_and_read(raw, run["thread_id"], run)
     # A second turn on the same thread, as the engine's continued conversations do.
-    again = raw.ok("POST", f"/threads/{run['thread_id']}/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "additional_messages": [{"role": "user", "content": f"And now? {prompt}"}], "additional_instructions": "Short."})
+    again = raw.ok(
+        "POST",
+        f"/threads/{run['thread_id']}/runs",
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "additional_messages": [{"role": "user", "content": f"And now? {prompt}"}],
+            "additional_instructions": "Short.",
+        },
+    )
     _run_and_read(raw, run["thread_id"], again)
     assert_replies_conform(recorder, spec, min_replies=8)
 
 
 def test_assistants_requires_action_and_tool_outputs_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
-    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "tools": ASSISTANT_FUNCTIONS, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}})
+    run = raw.ok(
+        "POST",
+        "/threads/runs",
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "tools": ASSISTANT_FUNCTIONS,
+            "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]},
+        },
+    )
     run = _run_and_read(raw, run["thread_id"], run)
     assert run["status"] == "requires_action", run
     calls = run["required_action"]["submit_tool_outputs"]["tool_calls"]
@@ -223,25 +283,66 @@ def test_assistants_requires_action_and_tool_outputs_conform(raw: Raw, recorder:
 
 
 def test_assistants_cancel_replies_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
-    run = raw.ok("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "slow [[delay:5]]"}]}})
+    run = raw.ok(
+        "POST",
+        "/threads/runs",
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "thread": {"messages": [{"role": "user", "content": "slow [[delay:5]]"}]},
+        },
+    )
     raw.ok("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/cancel")
     run = _run_and_read(raw, run["thread_id"], run)
     assert run["status"] == "cancelled", run
     assert_replies_conform(recorder, spec, min_replies=4)
 
 
-STREAM_SCENARIOS = ["plain", "[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[incomplete]]", "[[expired]]", "[[cancelled]]", "[[tool:get_metrics]]"]
+STREAM_SCENARIOS = [
+    "plain",
+    "[[citations]]",
+    "[[file]]",
+    "[[multipart]]",
+    "[[failed]]",
+    "[[incomplete]]",
+    "[[expired]]",
+    "[[cancelled]]",
+    "[[tool:get_metrics]]",
+]
 
 
 @pytest.mark.parametrize("prompt", STREAM_SCENARIOS)
 def test_assistants_stream_events_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
-    events = raw.stream("POST", "/threads/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "stream": True, "tools": ASSISTANT_FUNCTIONS, "thread": {"messages": [{"role": "user", "content": f"Disk full {prompt}"}]}})
+    events = raw.stream(
+        "POST",
+        "/threads/runs",
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "stream": True,
+            "tools": ASSISTANT_FUNCTIONS,
+            "thread": {"messages": [{"role": "user", "content": f"Disk full {prompt}"}]},
+        },
+    )
     run = next(d for n, d in events if n == "thread.run.created")
     if any(n == "thread.run.requires_action" for n, _ in events):
-        calls = [d for n, d in events if n == "thread.run.requires_action"][-1]["required_action"]["submit_tool_outputs"]["tool_calls"]
-        events += raw.stream("POST", f"/threads/{run['thread_id']}/runs/{run['id']}/submit_tool_outputs", {"stream": True, "tool_outputs": [{"tool_call_id": c["id"], "output": "ok"} for c in calls]})
+        calls = [d for n, d in events if n == "thread.run.requires_action"][-1]["required_action"][
+            "submit_tool_outputs"
+        ]["tool_calls"]
+        events += raw.stream(
+            "POST",
+            f"/threads/{run['thread_id']}/runs/{run['id']}/submit_tool_outputs",
+            {"stream": True, "tool_outputs": [{"tool_call_id": c["id"], "output": "ok"} for c in calls]},
+        )
     else:
-        events += raw.stream("POST", f"/threads/{run['thread_id']}/runs", {"assistant_id": DEFAULT_ASSISTANT_ID, "stream": True, "tools": ASSISTANT_FUNCTIONS, "additional_messages": [{"role": "user", "content": f"again {prompt}"}]})
+        events += raw.stream(
+            "POST",
+            f"/threads/{run['thread_id']}/runs",
+            {
+                "assistant_id": DEFAULT_ASSISTANT_ID,
+                "stream": True,
+                "tools": ASSISTANT_FUNCTIONS,
+                "additional_messages": [{"role": "user", "content": f"again {prompt}"}],
+            },
+        )
     assert events[-1] == ("done", "[DONE]"), events[-1]
     assert_replies_conform(recorder, spec, min_replies=0, min_events=len(events))
 
@@ -268,12 +369,32 @@ RESPONSE_SCENARIOS = [
     "[[tool:get_metrics]]",
     "[[tool:get_metrics]] [[tool:get_logs]]",
 ]
-RESPONSE_FUNCTIONS = [{"type": "function", "name": name, "description": f"{name} of a host.", "parameters": _FUNCTION_PARAMETERS, "strict": True} for name in ("get_metrics", "get_logs")]
+RESPONSE_FUNCTIONS = [
+    {
+        "type": "function",
+        "name": name,
+        "description": f"{name} of a host.",
+        "parameters": _FUNCTION_PARAMETERS,
+        "strict": True,
+    }
+    for name in ("get_metrics", "get_logs")
+]
 
 
 def _response_body(prompt: str, **extra: Any) -> dict[str, Any]:
-    tools = [*RESPONSE_FUNCTIONS, {"type": "file_search", "vector_store_ids": ["vs_runbooks"]}, {"type": "code_interpreter", "container": {"type": "auto"}}]
-    return {"model": "gpt-4.1-mini", "instructions": "You are the on-call assistant.", "input": f"Disk full on db-1 {prompt}", "tools": tools, "include": ["file_search_call.results"], **extra}
+    tools = [
+        *RESPONSE_FUNCTIONS,
+        {"type": "file_search", "vector_store_ids": ["vs_runbooks"]},
+        {"type": "code_interpreter", "container": {"type": "auto"}},
+    ]
+    return {
+        "model": "gpt-4.1-mini",
+        "instructions": "You are the on-call assistant.",
+        "input": f"Disk full on db-1 {prompt}",
+        "tools": tools,
+        "include": ["file_search_call.results"],
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("prompt", RESPONSE_SCENARIOS)
@@ -285,15 +406,43 @@ def test_responses_replies_conform(prompt: str, raw: Raw, recorder: Recorder, sp
     calls = [item for item in resp.get("output", []) if item.get("type") == "function_call"]
     if calls:
         outputs = [{"type": "function_call_output", "call_id": c["call_id"], "output": '{"cpu": 97}'} for c in calls]
-        resp = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "conversation": conv["id"], "input": outputs, "tools": RESPONSE_FUNCTIONS})
+        resp = raw.ok(
+            "POST",
+            "/responses",
+            {"model": "gpt-4.1-mini", "conversation": conv["id"], "input": outputs, "tools": RESPONSE_FUNCTIONS},
+        )
         assert resp["status"] == "completed", resp
     # previous_response_id chaining, the other way to continue.
-    raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "previous_response_id": resp["id"], "input": "And now? Answer in JSON.", "text": {"format": {"type": "json_object"}}})
+    raw.ok(
+        "POST",
+        "/responses",
+        {
+            "model": "gpt-4.1-mini",
+            "previous_response_id": resp["id"],
+            "input": "And now? Answer in JSON.",
+            "text": {"format": {"type": "json_object"}},
+        },
+    )
     raw.ok("GET", f"/conversations/{conv['id']}/items", query={"order": "asc", "limit": 50})
     assert_replies_conform(recorder, spec, min_replies=6)
 
 
-@pytest.mark.parametrize("prompt", ["plain", "[[citations]]", "[[file]]", "[[multipart]]", "[[failed]]", "[[failed:rate_limit_exceeded]]", "[[incomplete]]", "[[cancelled]]", "[[expired]]", "[[tool:get_metrics]]", "[[stream_cut:5]]"])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "plain",
+        "[[citations]]",
+        "[[file]]",
+        "[[multipart]]",
+        "[[failed]]",
+        "[[failed:rate_limit_exceeded]]",
+        "[[incomplete]]",
+        "[[cancelled]]",
+        "[[expired]]",
+        "[[tool:get_metrics]]",
+        "[[stream_cut:5]]",
+    ],
+)
 def test_responses_stream_events_conform(prompt: str, raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
     events = raw.stream("POST", "/responses", _response_body(prompt, stream=True))
     assert events and events[0][0] == "response.created", events[:1]
@@ -309,16 +458,48 @@ def test_responses_background_cancel_and_resume_conform(raw: Raw, recorder: Reco
     quick = wait_for(lambda: raw.ok("GET", f"/responses/{quick['id']}"), RESPONSE_TERMINAL)
     resumed = raw.stream("GET", f"/responses/{quick['id']}", query={"stream": "true", "starting_after": 2})
     assert resumed and resumed[0][1]["sequence_number"] == 3, resumed[:1]
-    structured = {"type": "json_schema", "name": "triage", "strict": True, "schema": {"type": "object", "properties": {"summary": {"type": "string"}}, "required": ["summary"], "additionalProperties": False}}
-    raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "Disk full", "text": {"format": structured}, "store": True, "metadata": {"alert": "a1"}})
+    structured = {
+        "type": "json_schema",
+        "name": "triage",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"summary": {"type": "string"}},
+            "required": ["summary"],
+            "additionalProperties": False,
+        },
+    }
+    raw.ok(
+        "POST",
+        "/responses",
+        {
+            "model": "gpt-4.1-mini",
+            "input": "Disk full",
+            "text": {"format": structured},
+            "store": True,
+            "metadata": {"alert": "a1"},
+        },
+    )
     assert_replies_conform(recorder, spec, min_replies=5, min_events=1)
 
 
 def test_conversation_objects_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
-    conv = raw.ok("POST", "/conversations", {"items": [{"type": "message", "role": "user", "content": "Disk full on db-1"}], "metadata": {"alert": "a1"}})
+    conv = raw.ok(
+        "POST",
+        "/conversations",
+        {"items": [{"type": "message", "role": "user", "content": "Disk full on db-1"}], "metadata": {"alert": "a1"}},
+    )
     raw.ok("GET", f"/conversations/{conv['id']}")
     raw.ok("POST", f"/conversations/{conv['id']}", {"metadata": {"alert": "a2"}})
-    added = raw.ok("POST", f"/conversations/{conv['id']}/items", {"items": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "And the replica?"}]}]})
+    added = raw.ok(
+        "POST",
+        f"/conversations/{conv['id']}/items",
+        {
+            "items": [
+                {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "And the replica?"}]}
+            ]
+        },
+    )
     item_id = added["data"][0]["id"]
     raw.ok("GET", f"/conversations/{conv['id']}/items/{item_id}")
     raw.ok("GET", f"/conversations/{conv['id']}/items", query={"limit": 1, "order": "desc"})
@@ -335,8 +516,14 @@ def test_responses_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Open
         raw.call("GET", "/responses/resp_missing")[0],
         raw.call("POST", "/responses/resp_missing/cancel")[0],
         raw.call("GET", "/conversations/conv_missing")[0],
-        raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "conversation": conv["id"], "previous_response_id": busy["id"]})[0],
-        raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "conversation": conv["id"]})[0],  # conversation_locked
+        raw.call(
+            "POST",
+            "/responses",
+            {"model": "gpt-4.1-mini", "input": "x", "conversation": conv["id"], "previous_response_id": busy["id"]},
+        )[0],
+        raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "conversation": conv["id"]})[
+            0
+        ],  # conversation_locked
         raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "tools": [{"type": "nope"}]})[0],
         raw.call("GET", "/responses/resp_missing", key="bad-key")[0],
     ]
@@ -348,27 +535,55 @@ def test_responses_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Open
 def test_emulator_calls_only_functions_the_request_declares(raw: Raw) -> None:
     """[[tool:NAME]] calls NAME only when a function tool NAME is in force; otherwise the model answers."""
     bare = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]"})
-    other = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS[1:]})
-    declared = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS})
+    other = raw.ok(
+        "POST",
+        "/responses",
+        {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS[1:]},
+    )
+    declared = raw.ok(
+        "POST",
+        "/responses",
+        {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS},
+    )
     runs = [
         # The default assistant declares get_metrics but not restart_host.
-        {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:restart_host]]"}]}},
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:restart_host]]"}]},
+        },
         # The run's tools override the assistant's: get_metrics is not among them.
-        {"assistant_id": DEFAULT_ASSISTANT_ID, "tools": ASSISTANT_FUNCTIONS[1:], "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}},
-        {"assistant_id": DEFAULT_ASSISTANT_ID, "tools": [], "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}},
-        {"assistant_id": DEFAULT_ASSISTANT_ID, "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]}},
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "tools": ASSISTANT_FUNCTIONS[1:],
+            "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]},
+        },
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "tools": [],
+            "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]},
+        },
+        {
+            "assistant_id": DEFAULT_ASSISTANT_ID,
+            "thread": {"messages": [{"role": "user", "content": "CPU high [[tool:get_metrics]]"}]},
+        },
     ]
     ended = []
     for body in runs:
         run = raw.ok("POST", "/threads/runs", body)
-        ended.append(wait_for(lambda run=run: raw.ok("GET", f"/threads/{run['thread_id']}/runs/{run['id']}"), RUN_TERMINAL))
+        ended.append(
+            wait_for(lambda run=run: raw.ok("GET", f"/threads/{run['thread_id']}/runs/{run['id']}"), RUN_TERMINAL)
+        )
     problems = [p for resp in (bare, other, declared) for p in undeclared_function_calls(resp, "POST /v1/responses")]
     problems += [p for run in ended for p in undeclared_function_calls(run, "GET run")]
     assert not problems, "\n".join(map(str, problems))
-    assert [r["status"] for r in (bare, other)] == ["completed", "completed"] and [i["type"] for i in bare["output"] + other["output"]] == ["message", "message"]
+    assert [r["status"] for r in (bare, other)] == ["completed", "completed"] and [
+        i["type"] for i in bare["output"] + other["output"]
+    ] == ["message", "message"]
     assert [i["name"] for i in declared["output"] if i["type"] == "function_call"] == ["get_metrics"]
     assert [r["status"] for r in ended] == ["completed", "completed", "completed", "requires_action"], ended
-    assert [c["function"]["name"] for c in ended[3]["required_action"]["submit_tool_outputs"]["tool_calls"]] == ["get_metrics"]
+    assert [c["function"]["name"] for c in ended[3]["required_action"]["submit_tool_outputs"]["tool_calls"]] == [
+        "get_metrics"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,12 +606,24 @@ def assert_requests_conform(recorder: Recorder, spec: OpenAPISpec, *, min_reques
         where = _template(spec, ex.method, ex.path)
         found.add(where, spec.check_request(ex.method, ex.path, ex.request_body, ex.query))
         if ex.path.startswith(("/v1/threads", "/v1/assistants")) and ex.headers.get("openai-beta") != "assistants=v2":
-            found.add(where, [Problem(f"{ex.method} {ex.path} request", "header OpenAI-Beta", f"sent {ex.headers.get('openai-beta')!r}", "assistants=v2 (required by the service, not declared in the spec)")])
+            found.add(
+                where,
+                [
+                    Problem(
+                        f"{ex.method} {ex.path} request",
+                        "header OpenAI-Beta",
+                        f"sent {ex.headers.get('openai-beta')!r}",
+                        "assistants=v2 (required by the service, not declared in the spec)",
+                    )
+                ],
+            )
     assert len(sent) >= min_requests, f"only {len(sent)} requests were recorded"
     # The replies the engine got are held to the spec too: its flows reach states (polled runs,
     # file search results) the raw tests above may not.
     _check_replies(found, spec, recorder.api_exchanges(), recorder.events)
-    assert not found, "the engine's requests (or the replies it got) depart from OpenAI's OpenAPI spec:\n" + found.report()
+    assert not found, (
+        "the engine's requests (or the replies it got) depart from OpenAI's OpenAPI spec:\n" + found.report()
+    )
 
 
 TRIAGE_FORMAT = {
@@ -404,7 +631,12 @@ TRIAGE_FORMAT = {
     "json_schema": {
         "name": "triage",
         "strict": True,
-        "schema": {"type": "object", "properties": {"summary": {"type": "string"}, "severity": {"type": "string", "enum": ["low", "high"]}}, "required": ["summary", "severity"], "additionalProperties": False},
+        "schema": {
+            "type": "object",
+            "properties": {"summary": {"type": "string"}, "severity": {"type": "string", "enum": ["low", "high"]}},
+            "required": ["summary", "severity"],
+            "additionalProperties": False,
+        },
     },
 }
 
@@ -432,28 +664,63 @@ def _profile(api: str, raw: Raw) -> dict[str, Any]:
     """The assistant as a user would configure it; on the Assistants API its functions live on
     the assistant object, so one is created with the functions the scenarios call."""
     if api == "responses":
-        return {"model": "gpt-4.1-mini", "instructions": "You are the on-call assistant.", "vector_store_ids": ("vs_runbooks",), "code_interpreter": True}
-    created = raw.ok("POST", "/assistants", {"model": "gpt-4.1-mini", "name": "triage", "instructions": "You are the on-call assistant.", "tools": [*ASSISTANT_FUNCTIONS, {"type": "code_interpreter"}]})
+        return {
+            "model": "gpt-4.1-mini",
+            "instructions": "You are the on-call assistant.",
+            "vector_store_ids": ("vs_runbooks",),
+            "code_interpreter": True,
+        }
+    created = raw.ok(
+        "POST",
+        "/assistants",
+        {
+            "model": "gpt-4.1-mini",
+            "name": "triage",
+            "instructions": "You are the on-call assistant.",
+            "tools": [*ASSISTANT_FUNCTIONS, {"type": "code_interpreter"}],
+        },
+    )
     return {"assistant_id": created["id"]}
 
 
 @pytest.mark.parametrize("refuse_stream", [False, True], indirect=True, ids=["stream", "polling"])
-def test_engine_requests_conform_new_and_continued_thread(engine_api: str, refuse_stream: bool, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+def test_engine_requests_conform_new_and_continued_thread(
+    engine_api: str,
+    refuse_stream: bool,
+    make_assistant: Callable[..., Any],
+    raw: Raw,
+    recorder: Recorder,
+    spec: OpenAPISpec,
+) -> None:
     assistant = make_assistant(engine_api, **_profile(engine_api, raw))
     first = assistant.ask("Disk full on db-1 [[json]]")
-    assistant.ask("And the replica?", thread_id=first.thread_id, additional_instructions="Answer briefly.", structured_output_format=TRIAGE_FORMAT)
+    assistant.ask(
+        "And the replica?",
+        thread_id=first.thread_id,
+        additional_instructions="Answer briefly.",
+        structured_output_format=TRIAGE_FORMAT,
+    )
     assistant.ask("Summarise [[citations]]", thread_id=first.thread_id, parse_json=False)
     assert_requests_conform(recorder, spec, min_requests=3)
 
 
-def test_engine_requests_conform_tool_outputs(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+def test_engine_requests_conform_tool_outputs(
+    engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec
+) -> None:
     assistant = make_assistant(engine_api, **_profile(engine_api, raw))
-    result = assistant.ask("CPU high on web-3 [[tool:get_metrics]] [[tool:get_logs]]", tool_outputs={"get_metrics": {"cpu": 97}, "get_logs": "OOM killer at 09:12"})
-    assistant.ask("Anything else? [[tool:get_metrics]]", thread_id=result.thread_id, tool_outputs={"get_metrics": "cpu 40%"})
+    result = assistant.ask(
+        "CPU high on web-3 [[tool:get_metrics]] [[tool:get_logs]]",
+        tool_outputs={"get_metrics": {"cpu": 97}, "get_logs": "OOM killer at 09:12"},
+    )
+    assistant.ask(
+        "Anything else? [[tool:get_metrics]]", thread_id=result.thread_id, tool_outputs={"get_metrics": "cpu 40%"}
+    )
     assert_requests_conform(recorder, spec, min_requests=4)
 
 
-def test_engine_requests_conform_cancel_on_deadline(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+def test_engine_requests_conform_cancel_on_deadline(
+    engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec
+) -> None:
     from keep_openaiassistant.errors import AssistantError
 
     assistant = make_assistant(engine_api, **_profile(engine_api, raw))
@@ -469,9 +736,8 @@ def test_engine_requests_conform_cancel_on_deadline(engine_api: str, make_assist
     assert_requests_conform(recorder, spec, min_requests=3)
 
 
-def test_engine_requests_conform_check_access(engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+def test_engine_requests_conform_check_access(
+    engine_api: str, make_assistant: Callable[..., Any], raw: Raw, recorder: Recorder, spec: OpenAPISpec
+) -> None:
     make_assistant(engine_api, **_profile(engine_api, raw)).check_access()
     assert_requests_conform(recorder, spec, min_requests=0)
-
-
-

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from keep_openaiassistant import Assistant, AskResult, Settings, errors
+from keep_openaiassistant import AskResult, Assistant, Settings, errors
 from keep_openaiassistant.backends.responses import ResponsesBackend
 from keep_openaiassistant.emulator import Emulator
 from keep_openaiassistant.emulator.model import plan_answer
@@ -21,7 +21,10 @@ MakeAssistant = Callable[..., Assistant]
 CREATE = "POST /v1/responses"
 RETRIEVE = "GET /v1/responses/{response_id}"
 ITEMS = "GET /v1/conversations/{conversation_id}/items"
-SCHEMA = {"type": "object", "properties": {"severity": {"type": "string", "enum": ["high", "low"]}, "summary": {"type": "string"}}}
+SCHEMA = {
+    "type": "object",
+    "properties": {"severity": {"type": "string", "enum": ["high", "low"]}, "summary": {"type": "string"}},
+}
 
 
 @pytest.fixture
@@ -44,14 +47,18 @@ def statuses(emulator: Emulator) -> list[str]:
 def sent_bodies(emulator: Emulator) -> list[dict[str, Any]]:
     """Bodies of POST /v1/responses, recorded from the first SSE event of each."""
     seen: list[dict[str, Any]] = []
-    emulator.server.event_hook = lambda request, event, data: seen.append(request.json()) if event == "response.created" else None
+    emulator.server.event_hook = lambda request, event, data: (
+        seen.append(request.json()) if event == "response.created" else None
+    )
     return seen
 
 
 # -- requests per question ----------------------------------------------------------------------
 
 
-def test_new_conversation_is_two_requests_and_messages_are_known_locally(make: MakeAssistant, emulator: Emulator) -> None:
+def test_new_conversation_is_two_requests_and_messages_are_known_locally(
+    make: MakeAssistant, emulator: Emulator
+) -> None:
     result = make().ask("Disk full on db-1")
     assert requests(emulator) == {"POST /v1/conversations": 1, CREATE: 1}
     assert result.status == "completed" and result.backend == "responses"
@@ -62,7 +69,9 @@ def test_new_conversation_is_two_requests_and_messages_are_known_locally(make: M
     assert result.model == "gpt-4.1-mini"
 
 
-def test_continued_conversation_is_two_requests_and_answers_only_this_response(make: MakeAssistant, emulator: Emulator) -> None:
+def test_continued_conversation_is_two_requests_and_answers_only_this_response(
+    make: MakeAssistant, emulator: Emulator
+) -> None:
     assistant = make()
     first = assistant.ask("Disk full on db-1")
     emulator.stats.reset()
@@ -82,23 +91,44 @@ def test_messages_of_a_long_conversation_are_the_newest_hundred_items(make: Make
     assistant = make()
     thread_id = assistant.ask("turn 0").thread_id
     conv = emulator.responses.state.conversations[thread_id]
-    filler = [{"type": "message", "id": f"msg_old{i}", "status": "completed", "role": "user", "content": [{"type": "input_text", "text": f"old {i}"}]} for i in range(120)]
+    filler = [
+        {
+            "type": "message",
+            "id": f"msg_old{i}",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_text", "text": f"old {i}"}],
+        }
+        for i in range(120)
+    ]
     conv.items[:0] = filler
     result = assistant.ask("latest", thread_id=thread_id)
-    assert len(result.messages) == 100 and result.messages[-1].content == result.text and result.messages[-2].content == "latest"
+    assert (
+        len(result.messages) == 100
+        and result.messages[-1].content == result.text
+        and result.messages[-2].content == "latest"
+    )
 
 
 def test_request_carries_the_profile_instructions_tools_and_format(make: MakeAssistant, emulator: Emulator) -> None:
     seen = sent_bodies(emulator)
     fmt = {"type": "json_schema", "json_schema": {"name": "triage", "schema": SCHEMA, "strict": True}}
-    assistant = make(model="gpt-5-mini", instructions="You are the SRE assistant.", vector_store_ids=("vs_runbooks",), code_interpreter=True)
+    assistant = make(
+        model="gpt-5-mini",
+        instructions="You are the SRE assistant.",
+        vector_store_ids=("vs_runbooks",),
+        code_interpreter=True,
+    )
     result = assistant.ask("db-1 down", additional_instructions="Answer in French.", structured_output_format=fmt)
     assistant.ask("and now?", thread_id=result.thread_id)
     first, second = seen
     assert first["model"] == "gpt-5-mini" and first["conversation"] == result.thread_id
     assert first["instructions"] == "You are the SRE assistant.\n\nAnswer in French."
     assert second["instructions"] == "You are the SRE assistant."  # extra instructions were for one response only
-    assert first["tools"] == [{"type": "file_search", "vector_store_ids": ["vs_runbooks"]}, {"type": "code_interpreter", "container": {"type": "auto"}}]
+    assert first["tools"] == [
+        {"type": "file_search", "vector_store_ids": ["vs_runbooks"]},
+        {"type": "code_interpreter", "container": {"type": "auto"}},
+    ]
     assert first["text"] == {"format": {"type": "json_schema", "name": "triage", "schema": SCHEMA, "strict": True}}
     assert first["background"] is True and first["stream"] is True and first["store"] is True
     assert result.response == {"severity": "high", "summary": "db-1 down"} and result.model == "gpt-5-mini"
@@ -177,7 +207,13 @@ def test_failed_response_raises_run_failed_error_with_the_code(make: MakeAssista
         make().ask("x [[failed:rate_limit_exceeded]]")
     err = caught.value
     assert err.code == "rate_limit_exceeded" and "quota" in (err.detail or "") and err.status == "failed"
-    assert err.run_id and err.run_id in str(err) and err.thread_id and err.thread_id in str(err) and "What to do" in str(err)
+    assert (
+        err.run_id
+        and err.run_id in str(err)
+        and err.thread_id
+        and err.thread_id in str(err)
+        and "What to do" in str(err)
+    )
 
 
 def test_incomplete_response_raises_with_the_reason_and_partial_text(make: MakeAssistant) -> None:
@@ -196,15 +232,24 @@ def test_response_cancelled_by_the_server_raises_run_cancelled_error(make: MakeA
 # -- function calls ---------------------------------------------------------------------------------
 
 
-def test_tool_outputs_are_sent_as_a_follow_up_response_in_the_same_conversation(make: MakeAssistant, emulator: Emulator) -> None:
+def test_tool_outputs_are_sent_as_a_follow_up_response_in_the_same_conversation(
+    make: MakeAssistant, emulator: Emulator
+) -> None:
     seen = sent_bodies(emulator)
-    result = make().ask("db-1 slow [[tool:get_logs]] [[tool:get_metrics]]", tool_outputs={"get_logs": "disk 99% full", "get_metrics": {"cpu": 12}})
+    result = make().ask(
+        "db-1 slow [[tool:get_logs]] [[tool:get_metrics]]",
+        tool_outputs={"get_logs": "disk 99% full", "get_metrics": {"cpu": 12}},
+    )
     assert "Tool get_logs said: disk 99% full" in result.text and 'Tool get_metrics said: {"cpu": 12}' in result.text
     assert requests(emulator)[CREATE] == 2 and len(seen) == 2
     assert all(b["conversation"] == result.thread_id for b in seen)
     assert [i["type"] for i in seen[1]["input"]] == ["function_call_output", "function_call_output"]
-    assert [c["name"] for c in result.tool_calls] == ["get_logs", "get_metrics"] and result.tool_calls[0]["output"] == "disk 99% full"
-    assert result.usage.total_tokens > 0 and result.run_id == list(emulator.responses.state.responses)[-1]  # the follow-up's id
+    assert [c["name"] for c in result.tool_calls] == ["get_logs", "get_metrics"] and result.tool_calls[0][
+        "output"
+    ] == "disk 99% full"
+    assert (
+        result.usage.total_tokens > 0 and result.run_id == list(emulator.responses.state.responses)[-1]
+    )  # the follow-up's id
 
 
 class _GatewayAddsFunctions:
@@ -238,7 +283,9 @@ def test_undeclared_functions_are_not_called_so_the_model_answers(make: MakeAssi
     assert result.text.endswith("No function page_oncall was available.") and requests(emulator)[CREATE] == 2
 
 
-def test_unanswered_function_call_raises_action_required_and_keeps_the_conversation_usable(make: MakeAssistant, emulator: Emulator) -> None:
+def test_unanswered_function_call_raises_action_required_and_keeps_the_conversation_usable(
+    make: MakeAssistant, emulator: Emulator
+) -> None:
     emulator.server.router = _GatewayAddsFunctions(emulator.server.router, "page_oncall")
     assistant = make()
     with pytest.raises(errors.ActionRequiredError) as caught:
@@ -261,7 +308,13 @@ def test_max_wait_time_cancels_the_response_on_the_server(make: MakeAssistant, e
     elapsed = time.monotonic() - started
     assert elapsed < 1.2, elapsed
     err = caught.value
-    assert err.cancelled and err.run_id and err.thread_id and "max_wait_time=0.5" in str(err) and "cancelled on the server" in str(err)
+    assert (
+        err.cancelled
+        and err.run_id
+        and err.thread_id
+        and "max_wait_time=0.5" in str(err)
+        and "cancelled on the server" in str(err)
+    )
     assert not isinstance(err, errors.ThreadBusyError)
     assert statuses(emulator) == ["cancelled"]
     assert requests(emulator)["POST /v1/responses/{response_id}/cancel"] == 1
@@ -294,7 +347,9 @@ def test_concurrent_asks_on_one_conversation_take_turns(make: MakeAssistant, emu
     assistant = make()
     thread_id = assistant.ask("Disk full on db-1").thread_id
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda i: assistant.ask(f"question {i}", thread_id=thread_id, max_wait_time=20), range(4)))
+        results = list(
+            pool.map(lambda i: assistant.ask(f"question {i}", thread_id=thread_id, max_wait_time=20), range(4))
+        )
     for i, result in enumerate(results):
         assert f"question {i}" in result.text and result.thread_id == thread_id
     turns = sorted(int(r.text.split("(turn ")[1].split(" ")[0]) for r in results)
@@ -443,7 +498,9 @@ def test_check_access_proves_key_and_model_with_one_read(make: MakeAssistant, em
     assert set(requests(emulator)) == {"GET /v1/models/{model}"}  # nothing but reads
 
 
-def test_sixteen_concurrent_asks_on_new_conversations_share_one_backend(make: MakeAssistant, emulator: Emulator) -> None:
+def test_sixteen_concurrent_asks_on_new_conversations_share_one_backend(
+    make: MakeAssistant, emulator: Emulator
+) -> None:
     assistant = make()
     assert isinstance(assistant.backend, ResponsesBackend)
     with ThreadPoolExecutor(16) as pool:
@@ -467,8 +524,14 @@ def test_every_request_the_engine_sends_fits_openais_spec(make: MakeAssistant, e
     emulator.server.exchange_hook = record
     emulator.server.event_hook = record
     assistant = make(instructions="SRE", vector_store_ids=("vs_1",), code_interpreter=True)
-    first = assistant.ask("Disk full [[tool:get_logs]]", tool_outputs={"get_logs": "99%"}, additional_instructions="Be brief.")
-    assistant.ask("again [[stream_cut:3]]", thread_id=first.thread_id, structured_output_format={"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object"}}})
+    first = assistant.ask(
+        "Disk full [[tool:get_logs]]", tool_outputs={"get_logs": "99%"}, additional_instructions="Be brief."
+    )
+    assistant.ask(
+        "again [[stream_cut:3]]",
+        thread_id=first.thread_id,
+        structured_output_format={"type": "json_schema", "json_schema": {"name": "t", "schema": {"type": "object"}}},
+    )
     direct = emulator.server.router
     emulator.server.router = _GatewayAddsFunctions(direct, "page_oncall")
     with pytest.raises(errors.ActionRequiredError):
@@ -482,5 +545,11 @@ def test_every_request_the_engine_sends_fits_openais_spec(make: MakeAssistant, e
     spec = OpenAPISpec.default()
     problems = [p for r in sent.values() for p in spec.check_request(r.method, r.path, r.body, r.query)]
     routes = {(r.method, r.path.split("/")[2], r.path.rsplit("/", 1)[-1]) for r in sent.values()}
-    assert {("POST", "responses", "responses"), ("POST", "responses", "cancel"), ("GET", "conversations", "items"), ("POST", "conversations", "items"), ("POST", "conversations", "conversations")} <= routes
+    assert {
+        ("POST", "responses", "responses"),
+        ("POST", "responses", "cancel"),
+        ("GET", "conversations", "items"),
+        ("POST", "conversations", "items"),
+        ("POST", "conversations", "conversations"),
+    } <= routes
     assert not problems, format_problems(problems)

@@ -17,7 +17,9 @@ def settings(**overrides: Any) -> Settings:
 
 
 def body(question: Question, **overrides: Any) -> dict[str, Any]:
-    return request.response_body(settings(**overrides), question, conversation_id="conv_1", input_items=request.user_input(question.prompt))
+    return request.response_body(
+        settings(**overrides), question, conversation_id="conv_1", input_items=request.user_input(question.prompt)
+    )
 
 
 def test_minimal_profile_sends_model_conversation_and_prompt_in_the_background() -> None:
@@ -77,8 +79,14 @@ def test_keeps_structured_output_format_is_flattened_into_text_format() -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ({"type": "json_schema", "name": "triage", "schema": SCHEMA}, {"type": "json_schema", "name": "triage", "schema": SCHEMA}),
-        ({"name": "triage", "schema": SCHEMA}, {"type": "json_schema", "name": "triage", "schema": SCHEMA, "strict": True}),
+        (
+            {"type": "json_schema", "name": "triage", "schema": SCHEMA},
+            {"type": "json_schema", "name": "triage", "schema": SCHEMA},
+        ),
+        (
+            {"name": "triage", "schema": SCHEMA},
+            {"type": "json_schema", "name": "triage", "schema": SCHEMA, "strict": True},
+        ),
         (SCHEMA, {"type": "json_schema", "name": "answer", "schema": SCHEMA, "strict": True}),
         ({"type": "json_object"}, {"type": "json_object"}),
         ({"type": "text"}, None),
@@ -116,9 +124,16 @@ def test_every_body_fits_openais_create_response_schema() -> None:
         "Disk full",
         additional_instructions="Be brief.",
         tool_outputs={"get_logs": "ok"},
-        structured_output_format={"type": "json_schema", "json_schema": {"name": "triage", "schema": SCHEMA, "strict": True}},
+        structured_output_format={
+            "type": "json_schema",
+            "json_schema": {"name": "triage", "schema": SCHEMA, "strict": True},
+        },
     )
     full = body(question, model="gpt-5-mini", instructions="SRE", vector_store_ids=("vs_1",), code_interpreter=True)
-    follow_up = request.response_body(settings(), Question("x"), conversation_id="conv_1", input_items=request.function_outputs([("call_1", "ok")]))
-    problems = [p for b in (full, follow_up) for p in spec.check_request("POST", "/v1/responses", {**b, "stream": True})]
+    follow_up = request.response_body(
+        settings(), Question("x"), conversation_id="conv_1", input_items=request.function_outputs([("call_1", "ok")])
+    )
+    problems = [
+        p for b in (full, follow_up) for p in spec.check_request("POST", "/v1/responses", {**b, "stream": True})
+    ]
     assert not problems, format_problems(problems)

@@ -31,8 +31,14 @@ def a_stream(final_status: str = "completed") -> list[Event]:
     return events(
         ("response.created", {"response": response("queued")}),
         ("response.in_progress", {"response": response("in_progress")}),
-        ("response.output_item.added", {"output_index": 0, "item": {**MESSAGE, "status": "in_progress", "content": []}}),
-        ("response.output_text.delta", {"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Disk is "}),
+        (
+            "response.output_item.added",
+            {"output_index": 0, "item": {**MESSAGE, "status": "in_progress", "content": []}},
+        ),
+        (
+            "response.output_text.delta",
+            {"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "Disk is "},
+        ),
         ("response.output_text.delta", {"item_id": "msg_1", "output_index": 0, "content_index": 0, "delta": "full."}),
         ("response.output_item.done", {"output_index": 0, "item": MESSAGE}),
         (f"response.{final_status}", {"response": final}),
@@ -72,14 +78,23 @@ def test_terminal_snapshot_without_output_is_filled_from_streamed_items() -> Non
     state = ResponseStreamState()
     for event in a_stream()[:-1]:
         state.handle(event)
-    state.handle(Event("response.completed", {"type": "response.completed", "sequence_number": 9, "response": response("completed")}))
+    state.handle(
+        Event(
+            "response.completed",
+            {"type": "response.completed", "sequence_number": 9, "response": response("completed")},
+        )
+    )
     assert state.final_response()["output"] == [MESSAGE]
 
 
 def test_error_event_ends_the_stream_without_a_terminal_status() -> None:
     state = ResponseStreamState()
     state.handle(a_stream()[0])
-    state.handle(Event("error", {"type": "error", "code": "server_error", "message": "boom", "param": None, "sequence_number": 1}))
+    state.handle(
+        Event(
+            "error", {"type": "error", "code": "server_error", "message": "boom", "param": None, "sequence_number": 1}
+        )
+    )
     assert state.done and not state.finished and state.error == {"code": "server_error", "message": "boom"}
 
 
@@ -91,7 +106,12 @@ def test_error_event_wrapped_by_older_sdks_is_understood() -> None:
 
 def test_unknown_events_are_ignored() -> None:
     state = ResponseStreamState()
-    state.handle(Event("response.reasoning_summary_text.delta", {"type": "response.reasoning_summary_text.delta", "delta": "hm", "sequence_number": 0}))
+    state.handle(
+        Event(
+            "response.reasoning_summary_text.delta",
+            {"type": "response.reasoning_summary_text.delta", "delta": "hm", "sequence_number": 0},
+        )
+    )
     assert not state.done and state.response_id is None and state.last_sequence == 0
 
 
@@ -107,13 +127,19 @@ def message(*parts: dict[str, Any], item_id: str = "msg_1") -> dict[str, Any]:
 
 
 def test_answer_joins_every_message_and_text_part_in_order() -> None:
-    output = read_output(response("completed", [message(text_part("one"), text_part("two")), message(text_part("three"), item_id="msg_2")]))
+    output = read_output(
+        response(
+            "completed", [message(text_part("one"), text_part("two")), message(text_part("three"), item_id="msg_2")]
+        )
+    )
     assert output.text == "one\n\ntwo\n\nthree"
     assert output.messages == (("msg_1", "one\n\ntwo"), ("msg_2", "three"))
 
 
 def test_usage_maps_input_and_output_tokens() -> None:
-    output = read_output(response("completed", [MESSAGE], usage={"input_tokens": 10, "output_tokens": 4, "total_tokens": 14}))
+    output = read_output(
+        response("completed", [MESSAGE], usage={"input_tokens": 10, "output_tokens": 4, "total_tokens": 14})
+    )
     assert output.usage == Usage(prompt_tokens=10, completion_tokens=4, total_tokens=14)
     assert read_output(response("cancelled")).usage == Usage()
 
@@ -151,8 +177,22 @@ def test_container_files_are_produced_files_and_their_links_become_references() 
     link = "sandbox:/mnt/data/disk_usage.png"
     text = f"See the [chart]({link})."
     start = text.index(link)
-    ann = {"type": "container_file_citation", "container_id": "cntr_1", "file_id": "cfile_1", "start_index": start, "end_index": start + len(link), "filename": "disk_usage.png"}
-    call = {"type": "code_interpreter_call", "id": "ci_1", "status": "completed", "container_id": "cntr_1", "code": "plot()", "outputs": [{"type": "image", "url": "https://x/v1/containers/cntr_1/files/cfile_2/content"}]}
+    ann = {
+        "type": "container_file_citation",
+        "container_id": "cntr_1",
+        "file_id": "cfile_1",
+        "start_index": start,
+        "end_index": start + len(link),
+        "filename": "disk_usage.png",
+    }
+    call = {
+        "type": "code_interpreter_call",
+        "id": "ci_1",
+        "status": "completed",
+        "container_id": "cntr_1",
+        "code": "plot()",
+        "outputs": [{"type": "image", "url": "https://x/v1/containers/cntr_1/files/cfile_2/content"}],
+    }
     output = read_output(response("completed", [call, message(text_part(text, [ann]))]))
     assert output.text == "See the chart [1]."
     assert output.files == ("cfile_2", "cfile_1")
@@ -160,9 +200,18 @@ def test_container_files_are_produced_files_and_their_links_become_references() 
 
 
 def test_function_calls_are_read_with_their_call_ids() -> None:
-    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_logs", "arguments": '{"host": "db-1"}', "status": "completed"}
+    call = {
+        "type": "function_call",
+        "id": "fc_1",
+        "call_id": "call_1",
+        "name": "get_logs",
+        "arguments": '{"host": "db-1"}',
+        "status": "completed",
+    }
     output = read_output(response("completed", [call]))
-    assert output.text == "" and [c.to_dict() for c in output.function_calls] == [{"id": "call_1", "name": "get_logs", "arguments": '{"host": "db-1"}'}]
+    assert output.text == "" and [c.to_dict() for c in output.function_calls] == [
+        {"id": "call_1", "name": "get_logs", "arguments": '{"host": "db-1"}'}
+    ]
 
 
 def test_a_refusal_is_the_answer() -> None:
@@ -178,4 +227,7 @@ def test_conversation_items_become_user_and_assistant_messages() -> None:
         {"type": "message", "id": "msg_a", "role": "assistant", "content": [text_part("Clean /var/log")]},
         {"type": "message", "id": "msg_d", "role": "developer", "content": [{"type": "input_text", "text": "hidden"}]},
     ]
-    assert conversation_messages(items) == (Message("user", "Disk full", "msg_u"), Message("assistant", "Clean /var/log", "msg_a"))
+    assert conversation_messages(items) == (
+        Message("user", "Disk full", "msg_u"),
+        Message("assistant", "Clean /var/log", "msg_a"),
+    )

@@ -8,8 +8,8 @@ import pytest
 
 from keep_openaiassistant import Assistant
 from keep_openaiassistant.emulator import Emulator
-from keep_openaiassistant.wire import ASSISTANTS_BETA, Wire, make_client
 from keep_openaiassistant.settings import Settings
+from keep_openaiassistant.wire import ASSISTANTS_BETA, Wire, make_client
 
 
 @pytest.mark.parametrize("api", ["assistants", "responses"])

@@ -60,7 +60,15 @@ class Recorder:
 
     def _on_exchange(self, request: Any, status: int, body: Any) -> None:
         try:
-            item = Exchange(request.method, request.path, dict(request.query), dict(request.headers), _snapshot(request.body), status, _snapshot(body))
+            item = Exchange(
+                request.method,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                _snapshot(request.body),
+                status,
+                _snapshot(body),
+            )
         except (TypeError, ValueError) as exc:  # not JSON: worth a failure, not a broken reply
             item = Exchange(request.method, request.path, {}, {}, None, status, {"unserialisable": str(exc)})
         with self._lock:
@@ -77,7 +85,17 @@ class Recorder:
             if not any(r is request for r in self._streamed):
                 # A request answered with a stream: no JSON reply, so exchange_hook never saw it.
                 self._streamed.append(request)
-                self._stream_requests.append(Exchange(request.method, request.path, dict(request.query), dict(request.headers), _snapshot(request.body), 200, None))
+                self._stream_requests.append(
+                    Exchange(
+                        request.method,
+                        request.path,
+                        dict(request.query),
+                        dict(request.headers),
+                        _snapshot(request.body),
+                        200,
+                        None,
+                    )
+                )
 
     def api_exchanges(self) -> list[Exchange]:
         """JSON exchanges with the emulated OpenAI API (not the emulator's /_emulator controls)."""
@@ -98,7 +116,9 @@ class Raw:
         self.host, self.port = split.hostname or "127.0.0.1", split.port or 80
         self.key = key
 
-    def _send(self, method: str, path: str, body: Any, query: dict[str, Any] | None, beta: bool, key: str | None) -> tuple[int, bytes]:
+    def _send(
+        self, method: str, path: str, body: Any, query: dict[str, Any] | None, beta: bool, key: str | None
+    ) -> tuple[int, bytes]:
         """One request on its own connection: (status, the whole body, however it ended)."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
         try:
@@ -115,7 +135,16 @@ class Raw:
         finally:
             conn.close()
 
-    def call(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None, beta: bool = True, key: str | None = None) -> tuple[int, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict[str, Any] | None = None,
+        beta: bool = True,
+        key: str | None = None,
+    ) -> tuple[int, Any]:
         status, raw = self._send(method, path, body, query, beta, key)
         return status, (json.loads(raw) if raw else None)
 
@@ -124,7 +153,9 @@ class Raw:
         assert status == 200, f"{method} {path} -> {status} {reply}"
         return reply
 
-    def stream(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None) -> list[tuple[str | None, Any]]:
+    def stream(
+        self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None
+    ) -> list[tuple[str | None, Any]]:
         """The SSE events of one reply, parsed (data as JSON when it is JSON)."""
         status, raw = self._send(method, path, body, query, True, None)
         assert status == 200, f"{method} {path} -> {status} {raw[:300]!r}"

@@ -49,7 +49,9 @@ def test_keep_parses_the_example(path: Path, providers: dict[str, Any]) -> None:
 
 
 @pytest.mark.skipif(not CONTINUE.is_file(), reason="example not present")
-def test_the_continue_thread_example_starts_a_thread_without_one_and_continues_with_one(providers: dict[str, Any]) -> None:
+def test_the_continue_thread_example_starts_a_thread_without_one_and_continues_with_one(
+    providers: dict[str, Any],
+) -> None:
     text = CONTINUE.read_text(encoding="utf-8")
     # No stored thread: the key/default form renders thread_id empty, so a new thread starts.
     first = step_result(run_workflow(text, alert()), "refire")

@@ -114,7 +114,10 @@ class ControlApi:
         allowed = {f.name for f in fields(Fault)}
         unknown = sorted(set(body) - allowed)
         if unknown or "route" not in body or "status" not in body:
-            raise EmulatorError(400, f"A fault takes route, status and optionally {sorted(allowed - {'route', 'status'})}; got unknown {unknown}.")
+            raise EmulatorError(
+                400,
+                f"A fault takes route, status and optionally {sorted(allowed - {'route', 'status'})}; got unknown {unknown}.",
+            )
         self.emulator.faults.add(**body)
         return JsonReply({"queued": body})
 

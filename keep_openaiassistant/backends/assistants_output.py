@@ -55,8 +55,6 @@ def is_openai_host(client: openai.OpenAI) -> bool:
     return host in SHUTDOWN_HOSTS or host.endswith(SHUTDOWN_HOST_SUFFIXES)
 
 
-
-
 def render(messages: list[dict[str, Any]]) -> tuple[str, list[Citation], list[str]]:
     """Text, citations and produced files of ``messages`` (message objects, in order).
 
@@ -105,7 +103,9 @@ def _citation(ann: Mapping[str, Any], index: int) -> Citation | None:
         return None
     marker = str(ann.get("text") or "")
     filename = str(detail.get("filename") or ann.get("filename") or marker_filename(marker))
-    return Citation(index=index, type=kind, file_id=file_id, quote=str(detail.get("quote") or ""), filename=filename, marker=marker)
+    return Citation(
+        index=index, type=kind, file_id=file_id, quote=str(detail.get("quote") or ""), filename=filename, marker=marker
+    )
 
 
 def ended_error(run: Mapping[str, Any], *, partial_text: str = "") -> errors.RunError | None:

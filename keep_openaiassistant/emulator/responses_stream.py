@@ -59,7 +59,13 @@ def output_events(output: list[dict[str, Any]], first_sequence: int) -> list[dic
         elif kind == "function_call":
             add("response.output_item.added", output_index=oi, item={**item, "status": "in_progress", "arguments": ""})
             add("response.function_call_arguments.delta", item_id=item_id, output_index=oi, delta=item["arguments"])
-            add("response.function_call_arguments.done", item_id=item_id, name=item["name"], output_index=oi, arguments=item["arguments"])
+            add(
+                "response.function_call_arguments.done",
+                item_id=item_id,
+                name=item["name"],
+                output_index=oi,
+                arguments=item["arguments"],
+            )
         else:
             add("response.output_item.added", output_index=oi, item={**item, "status": "in_progress"})
             for phase in ("in_progress", _TOOL_PHASES.get(kind, "in_progress"), "completed"):
@@ -68,7 +74,9 @@ def output_events(output: list[dict[str, Any]], first_sequence: int) -> list[dic
     return events
 
 
-def stream_events(state: ResponsesState, rec: ResponseRecord, *, starting_after: int = -1, include: frozenset[str] = frozenset()) -> Iterator[tuple[str, dict[str, Any]]]:
+def stream_events(
+    state: ResponsesState, rec: ResponseRecord, *, starting_after: int = -1, include: frozenset[str] = frozenset()
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(event name, data)`` for the SSE reply; events numbered ``<= starting_after`` are skipped."""
     head: list[dict[str, Any]] = [{"type": "response.created", "response": state.snapshot(rec, rec.initial_status)}]
     if rec.background:

@@ -14,7 +14,9 @@ from .http import EmulatorError, Request
 MAX_CONTENT_CHARS = 256_000
 MAX_METADATA_PAIRS = 16
 BETA_MISSING = "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
-BETA_V1 = "The v1 Assistants API has been deprecated. Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
+BETA_V1 = (
+    "The v1 Assistants API has been deprecated. Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
+)
 TOOL_TYPES = frozenset({"code_interpreter", "file_search", "function"})
 
 
@@ -25,8 +27,39 @@ class Listed(Protocol):
 
 
 # The body fields each request takes (the spec's request schemas, all ``additionalProperties: false``).
-_ASSISTANT = frozenset({"model", "name", "description", "instructions", "reasoning_effort", "tools", "tool_resources", "metadata", "temperature", "top_p", "response_format"})
-_RUN_COMMON = frozenset({"assistant_id", "model", "instructions", "tools", "metadata", "temperature", "top_p", "stream", "max_prompt_tokens", "max_completion_tokens", "truncation_strategy", "tool_choice", "parallel_tool_calls", "response_format"})
+_ASSISTANT = frozenset(
+    {
+        "model",
+        "name",
+        "description",
+        "instructions",
+        "reasoning_effort",
+        "tools",
+        "tool_resources",
+        "metadata",
+        "temperature",
+        "top_p",
+        "response_format",
+    }
+)
+_RUN_COMMON = frozenset(
+    {
+        "assistant_id",
+        "model",
+        "instructions",
+        "tools",
+        "metadata",
+        "temperature",
+        "top_p",
+        "stream",
+        "max_prompt_tokens",
+        "max_completion_tokens",
+        "truncation_strategy",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+    }
+)
 BODY_FIELDS: dict[str, frozenset[str]] = {
     "assistant": _ASSISTANT,
     "thread": frozenset({"messages", "metadata", "tool_resources"}),
@@ -45,7 +78,9 @@ def known_fields(body: Any, kind: str, *, prefix: str = "") -> dict[str, Any]:
         raise invalid_type(prefix.rstrip(".") or "body", "an object", body)
     for name in body:
         if name not in BODY_FIELDS[kind]:
-            raise EmulatorError(400, f"Unknown parameter: '{prefix}{name}'.", param=f"{prefix}{name}", code="unknown_parameter")
+            raise EmulatorError(
+                400, f"Unknown parameter: '{prefix}{name}'.", param=f"{prefix}{name}", code="unknown_parameter"
+            )
     return body
 
 
@@ -62,8 +97,20 @@ def missing(param: str) -> EmulatorError:
 
 
 def invalid_type(param: str, expected: str, value: Any) -> EmulatorError:
-    got = {str: "a string", int: "an integer", float: "a decimal", bool: "a boolean", list: "an array", dict: "an object"}.get(type(value), "null")
-    return EmulatorError(400, f"Invalid type for '{param}': expected {expected}, but got {got} instead.", param=param, code="invalid_type")
+    got = {
+        str: "a string",
+        int: "an integer",
+        float: "a decimal",
+        bool: "a boolean",
+        list: "an array",
+        dict: "an object",
+    }.get(type(value), "null")
+    return EmulatorError(
+        400,
+        f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
+        param=param,
+        code="invalid_type",
+    )
 
 
 def too_long(param: str, value: str, limit: int) -> EmulatorError:
@@ -116,11 +163,21 @@ def tools(body: dict[str, Any], *, limit: int) -> list[dict[str, Any]] | None:
     if not isinstance(value, list):
         raise invalid_type("tools", "an array", value)
     if len(value) > limit:
-        raise EmulatorError(400, f"Invalid 'tools': array too long. Expected an array with maximum length {limit}, but got an array with length {len(value)} instead.", param="tools", code="array_above_max_length")
+        raise EmulatorError(
+            400,
+            f"Invalid 'tools': array too long. Expected an array with maximum length {limit}, but got an array with length {len(value)} instead.",
+            param="tools",
+            code="array_above_max_length",
+        )
     for i, tool in enumerate(value):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind not in TOOL_TYPES:
-            raise EmulatorError(400, f"Invalid value: '{kind}'. Supported values are: 'code_interpreter', 'function', and 'file_search'.", param=f"tools[{i}].type", code="invalid_value")
+            raise EmulatorError(
+                400,
+                f"Invalid value: '{kind}'. Supported values are: 'code_interpreter', 'function', and 'file_search'.",
+                param=f"tools[{i}].type",
+                code="invalid_value",
+            )
         if kind == "function" and not isinstance((tool.get("function") or {}).get("name"), str):
             raise missing(f"tools[{i}].function.name")
     return list(value)
@@ -135,7 +192,12 @@ def message_content(value: Any, param: str = "content") -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise invalid_type(param, "one of a string or array of objects", value)
     if not value:
-        raise EmulatorError(400, f"Invalid '{param}': empty array. Expected an array with minimum length 1, but got an empty array instead.", param=param, code="empty_array")
+        raise EmulatorError(
+            400,
+            f"Invalid '{param}': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+            param=param,
+            code="empty_array",
+        )
     parts: list[dict[str, Any]] = []
     total = 0
     for i, part in enumerate(value):
@@ -144,13 +206,36 @@ def message_content(value: Any, param: str = "content") -> list[dict[str, Any]]:
             total += len(part["text"])
             parts.append({"type": "text", "text": {"value": part["text"], "annotations": []}})
         elif kind == "image_file" and isinstance((part.get("image_file") or {}).get("file_id"), str):
-            parts.append({"type": "image_file", "image_file": {"file_id": part["image_file"]["file_id"], "detail": part["image_file"].get("detail", "auto")}})
+            parts.append(
+                {
+                    "type": "image_file",
+                    "image_file": {
+                        "file_id": part["image_file"]["file_id"],
+                        "detail": part["image_file"].get("detail", "auto"),
+                    },
+                }
+            )
         elif kind == "image_url" and isinstance((part.get("image_url") or {}).get("url"), str):
-            parts.append({"type": "image_url", "image_url": {"url": part["image_url"]["url"], "detail": part["image_url"].get("detail", "auto")}})
+            parts.append(
+                {
+                    "type": "image_url",
+                    "image_url": {"url": part["image_url"]["url"], "detail": part["image_url"].get("detail", "auto")},
+                }
+            )
         else:
-            raise EmulatorError(400, f"Invalid content part at '{param}[{i}]': expected a text, image_file or image_url part.", param=f"{param}[{i}]", code="invalid_value")
+            raise EmulatorError(
+                400,
+                f"Invalid content part at '{param}[{i}]': expected a text, image_file or image_url part.",
+                param=f"{param}[{i}]",
+                code="invalid_value",
+            )
     if total > MAX_CONTENT_CHARS:
-        raise EmulatorError(400, f"Invalid '{param}': text too long. Expected at most {MAX_CONTENT_CHARS} characters, but got {total} instead.", param=param, code="string_above_max_length")
+        raise EmulatorError(
+            400,
+            f"Invalid '{param}': text too long. Expected at most {MAX_CONTENT_CHARS} characters, but got {total} instead.",
+            param=param,
+            code="string_above_max_length",
+        )
     return parts
 
 
@@ -161,14 +246,24 @@ def new_message(value: Any, param: str) -> dict[str, Any]:
     if role is None:
         raise missing(f"{param}.role" if param != "body" else "role")
     if role not in ("user", "assistant"):
-        raise EmulatorError(400, f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.", param=f"{param}.role", code="invalid_value")
+        raise EmulatorError(
+            400,
+            f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.",
+            param=f"{param}.role",
+            code="invalid_value",
+        )
     if "content" not in value:
         raise missing(f"{param}.content" if param != "body" else "content")
     attachments = value.get("attachments")
     if attachments is not None and not isinstance(attachments, list):
         raise invalid_type(f"{param}.attachments", "an array", attachments)
     content_param = "content" if param == "body" else f"{param}.content"
-    return {"role": role, "content": message_content(value["content"], content_param), "attachments": attachments or [], "metadata": metadata(value)}
+    return {
+        "role": role,
+        "content": message_content(value["content"], content_param),
+        "attachments": attachments or [],
+        "metadata": metadata(value),
+    }
 
 
 def new_messages(value: Any, param: str) -> list[dict[str, Any]]:
@@ -188,14 +283,29 @@ def page(items: Sequence[Listed], request: Request) -> dict[str, Any]:
     query = request.query
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
-        raise EmulatorError(400, f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", param="order", code="invalid_value")
+        raise EmulatorError(
+            400,
+            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+            param="order",
+            code="invalid_value",
+        )
     raw_limit = query.get("limit", "20")
     try:
         limit = int(raw_limit)
     except ValueError:
-        raise EmulatorError(400, f"Invalid 'limit': expected an integer, but got '{raw_limit}' instead.", param="limit", code="invalid_type") from None
+        raise EmulatorError(
+            400,
+            f"Invalid 'limit': expected an integer, but got '{raw_limit}' instead.",
+            param="limit",
+            code="invalid_type",
+        ) from None
     if not 1 <= limit <= 100:
-        raise EmulatorError(400, f"Invalid 'limit': integer {'below minimum value' if limit < 1 else 'above maximum value'}. Expected a value {'>= 1' if limit < 1 else '<= 100'}, but got {limit} instead.", param="limit", code="integer_below_min_value" if limit < 1 else "integer_above_max_value")
+        raise EmulatorError(
+            400,
+            f"Invalid 'limit': integer {'below minimum value' if limit < 1 else 'above maximum value'}. Expected a value {'>= 1' if limit < 1 else '<= 100'}, but got {limit} instead.",
+            param="limit",
+            code="integer_below_min_value" if limit < 1 else "integer_above_max_value",
+        )
     ordered = list(items) if order == "asc" else list(reversed(items))
     ids = [item.id for item in ordered]
     start, end = 0, len(ordered)
@@ -211,4 +321,10 @@ def page(items: Sequence[Listed], request: Request) -> dict[str, Any]:
         chosen = window[:limit]
         has_more = len(window) > limit
     data = [item.to_dict() for item in chosen]
-    return {"object": "list", "data": data, "first_id": data[0]["id"] if data else "", "last_id": data[-1]["id"] if data else "", "has_more": has_more}
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else "",
+        "last_id": data[-1]["id"] if data else "",
+        "has_more": has_more,
+    }

@@ -31,14 +31,34 @@ def check_metadata(metadata: Any, param: str = "metadata") -> dict[str, str]:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
-        raise EmulatorError(400, f"Invalid type for '{param}': expected an object, but got {type(metadata).__name__} instead.", param=param, code="invalid_type")
+        raise EmulatorError(
+            400,
+            f"Invalid type for '{param}': expected an object, but got {type(metadata).__name__} instead.",
+            param=param,
+            code="invalid_type",
+        )
     if len(metadata) > 16:
-        raise EmulatorError(400, f"Invalid '{param}': too many properties. Expected an object with at most 16 properties, but got an object with {len(metadata)} properties instead.", param=param, code="object_above_max_properties")
+        raise EmulatorError(
+            400,
+            f"Invalid '{param}': too many properties. Expected an object with at most 16 properties, but got an object with {len(metadata)} properties instead.",
+            param=param,
+            code="object_above_max_properties",
+        )
     for key, value in metadata.items():
         if len(key) > 64:
-            raise EmulatorError(400, f"Invalid '{param}': key '{key[:64]}...' is too long; keys can be at most 64 characters.", param=param, code="invalid_value")
+            raise EmulatorError(
+                400,
+                f"Invalid '{param}': key '{key[:64]}...' is too long; keys can be at most 64 characters.",
+                param=param,
+                code="invalid_value",
+            )
         if not isinstance(value, str) or len(value) > 512:
-            raise EmulatorError(400, f"Invalid '{param}.{key}': values must be strings of at most 512 characters.", param=f"{param}.{key}", code="invalid_value")
+            raise EmulatorError(
+                400,
+                f"Invalid '{param}.{key}': values must be strings of at most 512 characters.",
+                param=f"{param}.{key}",
+                code="invalid_value",
+            )
     return dict(metadata)
 
 
@@ -46,20 +66,36 @@ def list_page(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, A
     """A cursor page of ``items`` (stored oldest first): ``order`` (default desc), ``limit``, ``after``."""
     order = query.get("order", "desc")
     if order not in ("asc", "desc"):
-        raise EmulatorError(400, f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.", param="order", code="invalid_value")
+        raise EmulatorError(
+            400,
+            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+            param="order",
+            code="invalid_value",
+        )
     try:
         limit = int(query.get("limit", "20"))
     except ValueError:
         raise EmulatorError(400, "Invalid 'limit': expected an integer.", param="limit", code="invalid_type") from None
     if not 1 <= limit <= 100:
-        bound = "above maximum value. Expected a value <= 100" if limit > 100 else "below minimum value. Expected a value >= 1"
-        raise EmulatorError(400, f"Invalid 'limit': integer {bound}, but got {limit} instead.", param="limit", code="integer_above_max_value" if limit > 100 else "integer_below_min_value")
+        bound = (
+            "above maximum value. Expected a value <= 100"
+            if limit > 100
+            else "below minimum value. Expected a value >= 1"
+        )
+        raise EmulatorError(
+            400,
+            f"Invalid 'limit': integer {bound}, but got {limit} instead.",
+            param="limit",
+            code="integer_above_max_value" if limit > 100 else "integer_below_min_value",
+        )
     ordered = list(items) if order == "asc" else list(reversed(items))
     after = query.get("after")
     if after:
         ids = [i["id"] for i in ordered]
         if after not in ids:
-            raise EmulatorError(400, f"Invalid 'after': no item with id '{after}' in this list.", param="after", code="invalid_value")
+            raise EmulatorError(
+                400, f"Invalid 'after': no item with id '{after}' in this list.", param="after", code="invalid_value"
+            )
         ordered = ordered[ids.index(after) + 1 :]
     page = render(ordered[:limit], query_include(query))
     return {
@@ -75,11 +111,23 @@ def list_page(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, A
 def _new_items(body: dict[str, Any], required: bool) -> list[dict[str, Any]]:
     raw = body.get("items")
     if raw is None and required:
-        raise EmulatorError(400, "Missing required parameter: 'items'.", param="items", code="missing_required_parameter")
+        raise EmulatorError(
+            400, "Missing required parameter: 'items'.", param="items", code="missing_required_parameter"
+        )
     if raw is not None and not isinstance(raw, list):
-        raise EmulatorError(400, f"Invalid type for 'items': expected an array, but got {type(raw).__name__} instead.", param="items", code="invalid_type")
+        raise EmulatorError(
+            400,
+            f"Invalid type for 'items': expected an array, but got {type(raw).__name__} instead.",
+            param="items",
+            code="invalid_type",
+        )
     if raw is not None and len(raw) > MAX_NEW_ITEMS:
-        raise EmulatorError(400, f"Invalid 'items': array too long. Expected an array with maximum length {MAX_NEW_ITEMS}, but got an array with length {len(raw)} instead.", param="items", code="array_above_max_length")
+        raise EmulatorError(
+            400,
+            f"Invalid 'items': array too long. Expected an array with maximum length {MAX_NEW_ITEMS}, but got an array with length {len(raw)} instead.",
+            param="items",
+            code="array_above_max_length",
+        )
     return normalize_input(raw or [], "items")
 
 
@@ -112,7 +160,9 @@ class ConversationsApi:
     def update(self, req: Request) -> JsonReply:
         body = json_object(req)
         if "metadata" not in body:
-            raise EmulatorError(400, "Missing required parameter: 'metadata'.", param="metadata", code="missing_required_parameter")
+            raise EmulatorError(
+                400, "Missing required parameter: 'metadata'.", param="metadata", code="missing_required_parameter"
+            )
         metadata = check_metadata(body["metadata"])
         with self.state.lock:
             conv = self.state.conversation(req.params["conversation_id"])
@@ -137,7 +187,15 @@ class ConversationsApi:
             self.state.ensure_unlocked(conv)
             conv.items.extend(items)
         shown = render(items, query_include(req.query))
-        return JsonReply({"object": "list", "data": shown, "has_more": False, "first_id": items[0]["id"] if items else "", "last_id": items[-1]["id"] if items else ""})
+        return JsonReply(
+            {
+                "object": "list",
+                "data": shown,
+                "has_more": False,
+                "first_id": items[0]["id"] if items else "",
+                "last_id": items[-1]["id"] if items else "",
+            }
+        )
 
     def _item(self, conv: Conversation, item_id: str) -> dict[str, Any]:
         for item in conv.items:

@@ -56,7 +56,11 @@ class RunStreamState:
     def messages(self) -> list[dict[str, Any]]:
         """This run's assistant messages, in the order the server created them."""
         run_id = self.run_id
-        return [m for m in self._messages.values() if m.get("role", "assistant") == "assistant" and m.get("run_id") in (None, run_id)]
+        return [
+            m
+            for m in self._messages.values()
+            if m.get("role", "assistant") == "assistant" and m.get("run_id") in (None, run_id)
+        ]
 
     def pending_tool_calls(self) -> list[dict[str, Any]]:
         """``[{"id", "name", "arguments"}]`` of the function calls the run waits for."""
@@ -67,7 +71,9 @@ class RunStreamState:
         pending = []
         for call in calls:
             function = call.get("function") or {}
-            pending.append({"id": call.get("id", ""), "name": function.get("name", ""), "arguments": function.get("arguments", "")})
+            pending.append(
+                {"id": call.get("id", ""), "name": function.get("name", ""), "arguments": function.get("arguments", "")}
+            )
         return pending
 
     # -- feeding ----------------------------------------------------------------------------
@@ -114,7 +120,9 @@ class RunStreamState:
 
     def _belongs(self, message: dict[str, Any]) -> bool:
         run_id = message.get("run_id")
-        return message.get("role", "assistant") == "assistant" and (run_id is None or self.run_id is None or run_id == self.run_id)
+        return message.get("role", "assistant") == "assistant" and (
+            run_id is None or self.run_id is None or run_id == self.run_id
+        )
 
     def _put_message(self, message: dict[str, Any]) -> None:
         if not message.get("id") or not self._belongs(message):

@@ -53,7 +53,15 @@ def content_from_parts(parts: list[Part]) -> list[dict[str, Any]]:
         annotations = []
         for a in part.annotations:
             key = "file_citation" if a.type == "file_citation" else "file_path"
-            annotations.append({"type": a.type, "text": a.text, "start_index": a.start_index, "end_index": a.end_index, key: {"file_id": a.file_id}})
+            annotations.append(
+                {
+                    "type": a.type,
+                    "text": a.text,
+                    "start_index": a.start_index,
+                    "end_index": a.end_index,
+                    key: {"file_id": a.file_id},
+                }
+            )
         content.append({"type": "text", "text": {"value": part.text, "annotations": annotations}})
     return content
 
@@ -186,7 +194,11 @@ class RunRec:
     def usage(self) -> dict[str, int] | None:
         if self.status not in TERMINAL:
             return None
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens, "total_tokens": self.prompt_tokens + self.completion_tokens}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -214,7 +226,13 @@ class ThreadRec:
     active_run: RunRec | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "object": "thread", "created_at": self.created_at, "tool_resources": self.tool_resources or {}, "metadata": self.metadata}
+        return {
+            "id": self.id,
+            "object": "thread",
+            "created_at": self.created_at,
+            "tool_resources": self.tool_resources or {},
+            "metadata": self.metadata,
+        }
 
 
 class AssistantsStore:
@@ -249,9 +267,26 @@ class AssistantsStore:
         self.threads[thread.id] = thread
         return thread
 
-    def add_message(self, thread: ThreadRec, *, role: str, content: list[dict[str, Any]], attachments: list[dict[str, Any]] | None = None, metadata: dict[str, str] | None = None) -> MessageRec:
+    def add_message(
+        self,
+        thread: ThreadRec,
+        *,
+        role: str,
+        content: list[dict[str, Any]],
+        attachments: list[dict[str, Any]] | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> MessageRec:
         at = self.stamp()
-        message = MessageRec(new_id("msg"), thread.id, role, content, at, attachments=attachments or [], metadata=metadata or {}, completed_at=at)
+        message = MessageRec(
+            new_id("msg"),
+            thread.id,
+            role,
+            content,
+            at,
+            attachments=attachments or [],
+            metadata=metadata or {},
+            completed_at=at,
+        )
         thread.messages.append(message)
         self._messages[message.id] = message
         return message
@@ -275,7 +310,11 @@ class AssistantsStore:
         json_schema = None
         if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
             json_schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
-        elif isinstance(response_format, dict) and response_format.get("type") == "json_object" and not JSON_TAGS & set(tags(prompt)):
+        elif (
+            isinstance(response_format, dict)
+            and response_format.get("type") == "json_object"
+            and not JSON_TAGS & set(tags(prompt))
+        ):
             prompt += " [[json]]"  # JSON mode: the emulated model answers its JSON triage object
         instructions = params.get("instructions")
         if instructions is None:
@@ -283,8 +322,18 @@ class AssistantsStore:
         if params.get("additional_instructions"):
             instructions = f"{instructions}\n\n{params['additional_instructions']}".strip()
         now = self.now()
-        tools = params["tools"] if params.get("tools") is not None else assistant.tools  # the run's override, else the assistant's
-        plan = plan_answer(prompt, turn=len(users), history_chars=history_chars, instructions=instructions, json_schema=json_schema, functions=function_names(tools), model_time=self.config.model_time)
+        tools = (
+            params["tools"] if params.get("tools") is not None else assistant.tools
+        )  # the run's override, else the assistant's
+        plan = plan_answer(
+            prompt,
+            turn=len(users),
+            history_chars=history_chars,
+            instructions=instructions,
+            json_schema=json_schema,
+            functions=function_names(tools),
+            model_time=self.config.model_time,
+        )
         truncation = params.get("truncation_strategy") or {"type": "auto", "last_messages": None}
         run = RunRec(
             id=new_id("run"), thread_id=thread.id, assistant_id=assistant.id, model=params.get("model") or assistant.model,
@@ -309,7 +358,16 @@ class AssistantsStore:
             self._record_output(run, call_id, output)
         run.required_action = None
         run.status = "in_progress"
-        run.plan = plan_answer(run.prompt, turn=run.turn, history_chars=run.history_chars, instructions=run.instructions, json_schema=run.json_schema, functions=function_names(run.tools), tool_outputs=dict(run.tool_outputs), model_time=self.config.model_time)
+        run.plan = plan_answer(
+            run.prompt,
+            turn=run.turn,
+            history_chars=run.history_chars,
+            instructions=run.instructions,
+            json_schema=run.json_schema,
+            functions=function_names(run.tools),
+            tool_outputs=dict(run.tool_outputs),
+            model_time=self.config.model_time,
+        )
         run.due = now + run.plan.model_time
         for step in run.steps:
             if step.type == "tool_calls" and step.status == "in_progress":
@@ -378,7 +436,9 @@ class AssistantsStore:
                 calls.append({"id": call_id, "type": "function", "function": function})
                 step_calls.append({"id": call_id, "type": "function", "function": {**function, "output": None}})
             details = {"type": "tool_calls", "tool_calls": step_calls}
-            run.steps.append(StepRec(new_id("step"), run.id, run.thread_id, run.assistant_id, "tool_calls", details, self.stamp(at)))
+            run.steps.append(
+                StepRec(new_id("step"), run.id, run.thread_id, run.assistant_id, "tool_calls", details, self.stamp(at))
+            )
             run.status = "requires_action"
             run.required_action = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
             return
@@ -395,10 +455,21 @@ class AssistantsStore:
             run.last_error = {"code": plan.error_code, "message": plan.error_message}
         self._end(run, plan.outcome, at)
 
-    def _append_output(self, run: RunRec, thread: ThreadRec | None, parts: list[Part], at: float, *, prompt_tokens: int) -> None:
+    def _append_output(
+        self, run: RunRec, thread: ThreadRec | None, parts: list[Part], at: float, *, prompt_tokens: int
+    ) -> None:
         """One answer message, appended to the thread, and the message_creation step naming it."""
         stamp = self.stamp(at)
-        message = MessageRec(new_id("msg"), run.thread_id, "assistant", content_from_parts(parts), stamp, assistant_id=run.assistant_id, run_id=run.id, completed_at=stamp)
+        message = MessageRec(
+            new_id("msg"),
+            run.thread_id,
+            "assistant",
+            content_from_parts(parts),
+            stamp,
+            assistant_id=run.assistant_id,
+            run_id=run.id,
+            completed_at=stamp,
+        )
         if run.plan.outcome == "incomplete":
             reason = _MESSAGE_INCOMPLETE_REASON.get(run.plan.incomplete_reason, "max_tokens")
             message.status, message.completed_at, message.incomplete_at = "incomplete", None, stamp
@@ -407,9 +478,23 @@ class AssistantsStore:
             thread.messages.append(message)
             self._messages[message.id] = message
         details = {"type": "message_creation", "message_creation": {"message_id": message.id}}
-        step = StepRec(new_id("step"), run.id, run.thread_id, run.assistant_id, "message_creation", details, stamp, status="completed", completed_at=stamp)
+        step = StepRec(
+            new_id("step"),
+            run.id,
+            run.thread_id,
+            run.assistant_id,
+            "message_creation",
+            details,
+            stamp,
+            status="completed",
+            completed_at=stamp,
+        )
         tokens = count_tokens(text_of(message.content))
-        step.usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens, "total_tokens": prompt_tokens + tokens}
+        step.usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": tokens,
+            "total_tokens": prompt_tokens + tokens,
+        }
         run.steps.append(step)
 
     def _end(self, run: RunRec, status: str, at: float) -> None:
@@ -425,7 +510,13 @@ class AssistantsStore:
         for step in run.steps:
             if step.status == "in_progress":
                 step.status = status if status in ("cancelled", "expired", "failed") else "completed"
-                setattr(step, {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at"}.get(step.status, "completed_at"), stamp)
+                setattr(
+                    step,
+                    {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at"}.get(
+                        step.status, "completed_at"
+                    ),
+                    stamp,
+                )
         thread = self.threads.get(run.thread_id)
         if thread is not None and thread.active_run is run:
             thread.active_run = None

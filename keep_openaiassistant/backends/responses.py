@@ -96,13 +96,14 @@ MAX_FUNCTION_ROUNDS = 10
 UNANSWERED_OUTPUT = "No output: the Keep workflow step gave no tool_outputs for this function."
 
 
-
 class ResponsesBackend:
     """The :class:`~keep_openaiassistant.engine.Backend` for Responses + Conversations."""
 
     name = "responses"
 
-    def __init__(self, settings: Settings, client: openai.OpenAI, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+    def __init__(
+        self, settings: Settings, client: openai.OpenAI, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+    ) -> None:
         self.settings = settings
         self.client = client
         self.wire = Wire(client)
@@ -179,16 +180,25 @@ class _Ask:
     # -- conversation and response creation ---------------------------------------------------
 
     def _create_conversation(self) -> str:
-        reply = self.wire.call("POST", "/conversations", body={"metadata": {"created_by": "keep-openaiassistant"}}, timeout=request_timeout(self.deadline))
+        reply = self.wire.call(
+            "POST",
+            "/conversations",
+            body={"metadata": {"created_by": "keep-openaiassistant"}},
+            timeout=request_timeout(self.deadline),
+        )
         conversation_id = str(reply.data.get("id") or "")
         if not conversation_id:
-            raise errors.ApiError("POST /conversations answered without a conversation id. What to do: check that base_url serves the Conversations API.")
+            raise errors.ApiError(
+                "POST /conversations answered without a conversation id. What to do: check that base_url serves the Conversations API."
+            )
         log.info("conversation created", extra={"thread_id": conversation_id, "backend": "responses"})
         return conversation_id
 
     def _respond(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Create one response with ``items`` as input and wait for its terminal state."""
-        body = request.response_body(self.settings, self.question, conversation_id=self.conversation_id or "", input_items=items)
+        body = request.response_body(
+            self.settings, self.question, conversation_id=self.conversation_id or "", input_items=items
+        )
         self.response_id = None
         state = ResponseStreamState()
         created = self._create(body)
@@ -213,8 +223,22 @@ class _Ask:
                 self._raise_not_started(was_busy)
             try:
                 if self.backend.streams:
-                    return self.wire.stream("POST", "/responses", body=body, read_timeout=read_timeout(self.settings, self.deadline), max_retries=0, context=self._ids())
-                return self.wire.call("POST", "/responses", body=body, timeout=request_timeout(self.deadline), max_retries=0, context=self._ids()).data
+                    return self.wire.stream(
+                        "POST",
+                        "/responses",
+                        body=body,
+                        read_timeout=read_timeout(self.settings, self.deadline),
+                        max_retries=0,
+                        context=self._ids(),
+                    )
+                return self.wire.call(
+                    "POST",
+                    "/responses",
+                    body=body,
+                    timeout=request_timeout(self.deadline),
+                    max_retries=0,
+                    context=self._ids(),
+                ).data
             except errors.InvalidRequestError as exc:
                 if self.backend.streams and refuses_streaming(exc):
                     self.backend.streams = False  # remembered: saves a refused request per question
@@ -258,7 +282,10 @@ class _Ask:
                     raise self._lost(str(exc)) from exc
                 if resumes < MAX_RESUMES:
                     resumes += 1
-                    log.info("stream broken; resuming", extra={**self._extra(), "after": state.last_sequence, "reason": str(exc)})
+                    log.info(
+                        "stream broken; resuming",
+                        extra={**self._extra(), "after": state.last_sequence, "reason": str(exc)},
+                    )
                     resumed = self._resume(state)
                     if resumed is not None:
                         stream = resumed
@@ -302,11 +329,22 @@ class _Ask:
             # closing it early costs a new connection — a TLS handshake — on the next request.
 
     def _resume(self, state: ResponseStreamState) -> EventStream | None:
-        query: dict[str, Any] = {"stream": "true", "starting_after": -1 if state.last_sequence is None else state.last_sequence, **self._include()}
+        query: dict[str, Any] = {
+            "stream": "true",
+            "starting_after": -1 if state.last_sequence is None else state.last_sequence,
+            **self._include(),
+        }
         try:
             # No SDK retries: a resume that fails or stalls is given up for polling, which is
             # cheaper than the SDK's backoff and bounded by our own deadline.
-            return self.wire.stream("GET", f"/responses/{self.response_id}", query=query, read_timeout=read_timeout(self.settings, self.deadline), max_retries=0, context=self._ids())
+            return self.wire.stream(
+                "GET",
+                f"/responses/{self.response_id}",
+                query=query,
+                read_timeout=read_timeout(self.settings, self.deadline),
+                max_retries=0,
+                context=self._ids(),
+            )
         except errors.AssistantError as exc:
             log.info("resume refused; polling", extra={**self._extra(), "error": exc.message})
             return None
@@ -314,7 +352,13 @@ class _Ask:
     def _poll(self) -> dict[str, Any]:
         interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
         while True:
-            reply = self.wire.call("GET", f"/responses/{self.response_id}", query=self._include(), timeout=request_timeout(self.deadline), context=self._ids())
+            reply = self.wire.call(
+                "GET",
+                f"/responses/{self.response_id}",
+                query=self._include(),
+                timeout=request_timeout(self.deadline),
+                context=self._ids(),
+            )
             if reply.data.get("status") in TERMINAL_STATUSES:
                 return reply.data
             if self.deadline.expired:
@@ -353,7 +397,9 @@ class _Ask:
         data: dict[str, Any] | None = None
         for _ in range(2):
             try:
-                data = self.wire.call("POST", path + "/cancel", timeout=max(0.5, grace.remaining()), max_retries=0, context=self._ids()).data
+                data = self.wire.call(
+                    "POST", path + "/cancel", timeout=max(0.5, grace.remaining()), max_retries=0, context=self._ids()
+                ).data
                 break
             except (errors.InvalidRequestError, errors.NotFoundError) as exc:
                 log.info("cancel refused", extra={**self._extra(), "error": exc.message})
@@ -364,7 +410,9 @@ class _Ask:
         while (data is None or data.get("status") not in TERMINAL_STATUSES) and not grace.expired:
             grace.sleep(interval.next())
             try:
-                data = self.wire.call("GET", path, timeout=max(0.2, grace.remaining()), max_retries=0, context=self._ids()).data
+                data = self.wire.call(
+                    "GET", path, timeout=max(0.2, grace.remaining()), max_retries=0, context=self._ids()
+                ).data
             except errors.AssistantError:
                 break
         log.info("response cancelled after the deadline", extra={**self._extra(), "status": (data or {}).get("status")})
@@ -441,7 +489,13 @@ class _Ask:
         """Answer unanswerable calls with UNANSWERED_OUTPUT (no model run): the API refuses new input after open calls."""
         items = request.function_outputs([(c.call_id, UNANSWERED_OUTPUT) for c in calls])
         try:
-            self.wire.call("POST", f"/conversations/{self.conversation_id}/items", body={"items": items}, timeout=request_timeout(self.deadline), context=self._ids())
+            self.wire.call(
+                "POST",
+                f"/conversations/{self.conversation_id}/items",
+                body={"items": items},
+                timeout=request_timeout(self.deadline),
+                context=self._ids(),
+            )
         except errors.AssistantError as exc:
             log.warning("could not close unanswered function calls", extra={**self._extra(), "error": exc.message})
             return False
@@ -455,7 +509,12 @@ class _Ask:
         value = build_response(output.text, self.question, thread_id=self.conversation_id, run_id=self.response_id)
         log.info(
             "response completed",
-            extra={**self._extra(), "prompt_tokens": self.usage.prompt_tokens, "completion_tokens": self.usage.completion_tokens, "elapsed": round(self.deadline.elapsed(), 3)},
+            extra={
+                **self._extra(),
+                "prompt_tokens": self.usage.prompt_tokens,
+                "completion_tokens": self.usage.completion_tokens,
+                "elapsed": round(self.deadline.elapsed(), 3),
+            },
         )
         return AskResult(
             text=output.text,
@@ -488,7 +547,10 @@ class _Ask:
             )
         except errors.AssistantError as exc:
             # The answer is in hand; a failed history read must not throw it away.
-            log.warning("could not list the conversation; messages holds this exchange only", extra={**self._extra(), "error": exc.message})
+            log.warning(
+                "could not list the conversation; messages holds this exchange only",
+                extra={**self._extra(), "error": exc.message},
+            )
             return local
         rendered = {m.id: m.content for m in ours if m.id}
         listed = conversation_messages(reversed(reply.data.get("data") or []))
@@ -499,8 +561,6 @@ class _Ask:
     def _include(self) -> dict[str, Any]:
         return {"include": [request.FILE_SEARCH_RESULTS]} if self.settings.vector_store_ids else {}
 
-
-
     def _ids(self) -> dict[str, str | None]:
         return {"thread_id": self.conversation_id, "run_id": self.response_id}
 
@@ -509,7 +569,6 @@ class _Ask:
 
     def _where(self) -> str:
         return f" (conversation {self.conversation_id}, response {self.response_id})"
-
 
 
 def _retry_after(exc: errors.ApiError) -> float | None:

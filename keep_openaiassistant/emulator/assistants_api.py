@@ -33,7 +33,21 @@ from .http import EmulatorError, JsonReply, Request, Router, SseReply
 
 log = logging.getLogger("keep_openaiassistant")
 
-RUN_PARAMS = ("model", "instructions", "additional_instructions", "tools", "metadata", "response_format", "tool_choice", "parallel_tool_calls", "temperature", "top_p", "max_prompt_tokens", "max_completion_tokens", "truncation_strategy")
+RUN_PARAMS = (
+    "model",
+    "instructions",
+    "additional_instructions",
+    "tools",
+    "metadata",
+    "response_format",
+    "tool_choice",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "max_prompt_tokens",
+    "max_completion_tokens",
+    "truncation_strategy",
+)
 
 
 class AssistantsApi:
@@ -129,7 +143,12 @@ class AssistantsApi:
         body = p.known_fields(request.json(), "assistant")
         with self.store.lock:
             assistant = self._assistant(request.params["assistant_id"])
-            for name, limit in (("model", 256), ("name", 256), ("description", 512), ("instructions", p.MAX_CONTENT_CHARS)):
+            for name, limit in (
+                ("model", 256),
+                ("name", 256),
+                ("description", 512),
+                ("instructions", p.MAX_CONTENT_CHARS),
+            ):
                 if name in body:
                     setattr(assistant, name, p.optional_str(body, name, limit=limit))
             if "tools" in body:
@@ -146,7 +165,9 @@ class AssistantsApi:
             assistant = self._assistant(request.params["assistant_id"])
             if assistant.id == self.config.default_assistant_id:
                 # Tests, demos and the CLI rely on it: it "always exists".
-                raise EmulatorError(400, f"The emulator's default assistant '{assistant.id}' cannot be deleted.", param="assistant_id")
+                raise EmulatorError(
+                    400, f"The emulator's default assistant '{assistant.id}' cannot be deleted.", param="assistant_id"
+                )
             del self.store.assistants[assistant.id]
         return JsonReply({"id": assistant.id, "object": "assistant.deleted", "deleted": True})
 
@@ -257,7 +278,9 @@ class AssistantsApi:
                 self.store.add_message(thread, **message)
             run = self.store.start_run(thread, assistant, params)
             head = self._head_events(run)
-        log.debug("emulator run created", extra={"run_id": run.id, "thread_id": thread.id, "stream": bool(body.get("stream"))})
+        log.debug(
+            "emulator run created", extra={"run_id": run.id, "thread_id": thread.id, "stream": bool(body.get("stream"))}
+        )
         return self._stream(run, head) if body.get("stream") else self._run_reply(run)
 
     def create_thread_and_run(self, request: Request) -> JsonReply | SseReply:
@@ -276,13 +299,18 @@ class AssistantsApi:
                 self.store.add_message(thread, **message)
             run = self.store.start_run(thread, assistant, params)
             head = [("thread.created", thread.to_dict()), *self._head_events(run)]
-        log.debug("emulator thread and run created", extra={"run_id": run.id, "thread_id": thread.id, "stream": bool(body.get("stream"))})
+        log.debug(
+            "emulator thread and run created",
+            extra={"run_id": run.id, "thread_id": thread.id, "stream": bool(body.get("stream"))},
+        )
         return self._stream(run, head) if body.get("stream") else self._run_reply(run)
 
     def _head_events(self, run: RunRec) -> list[Event]:
         return [("thread.run.created", run_snapshot(run, "queued")), ("thread.run.queued", run_snapshot(run, "queued"))]
 
-    def _stream(self, run: RunRec, head: list[Event], *, announced: str = "queued", seen_steps: dict[str, str] | None = None) -> SseReply:
+    def _stream(
+        self, run: RunRec, head: list[Event], *, announced: str = "queued", seen_steps: dict[str, str] | None = None
+    ) -> SseReply:
         follow = RunStream(self.store, run, announced=announced, seen_steps=seen_steps)
         events: Iterator[Event] = chain(head, follow.events())
         return SseReply(events, cut_after=run.plan.stream_cut_after)
@@ -327,7 +355,9 @@ class AssistantsApi:
             answers = _tool_answers(outputs, run)
             seen_steps = {step.id: step.status for step in run.steps}
             self.store.submit_tool_outputs(run, answers)
-            head: list[Event] = [(f"thread.run.step.{s.status}", s.to_dict()) for s in run.steps if seen_steps.get(s.id) != s.status]
+            head: list[Event] = [
+                (f"thread.run.step.{s.status}", s.to_dict()) for s in run.steps if seen_steps.get(s.id) != s.status
+            ]
             head.append(("thread.run.in_progress", run_snapshot(run, "in_progress")))
             seen_steps = {step.id: step.status for step in run.steps}
         if body.get("stream"):
@@ -358,11 +388,18 @@ def _tool_answers(outputs: list[Any], run: RunRec) -> dict[str, str]:
         if not isinstance(output, str):
             raise p.invalid_type(f"tool_outputs[{i}].output", "a string", output)
         if call_id not in run.pending_calls:
-            raise EmulatorError(400, f"Invalid tool_call_id: {call_id}. No tool call with this ID is awaiting an output.", param=f"tool_outputs[{i}].tool_call_id", code="invalid_value")
+            raise EmulatorError(
+                400,
+                f"Invalid tool_call_id: {call_id}. No tool call with this ID is awaiting an output.",
+                param=f"tool_outputs[{i}].tool_call_id",
+                code="invalid_value",
+            )
         answers[call_id] = output
     expected = sorted(run.pending_calls)
     if sorted(answers) != expected:
-        raise EmulatorError(400, f"Expected tool outputs for call_ids {expected}, got {sorted(answers)}", param="tool_outputs")
+        raise EmulatorError(
+            400, f"Expected tool outputs for call_ids {expected}, got {sorted(answers)}", param="tool_outputs"
+        )
     return answers
 
 

@@ -58,7 +58,15 @@ class SseReply:
 
 
 class EmulatorError(Exception):
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
@@ -186,7 +194,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "keep-openaiassistant-emulator"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -218,7 +226,12 @@ class _Handler(BaseHTTPRequestHandler):
             fault = self.server.faults.take(key)
             if fault is not None:
                 extra = {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
-                err = EmulatorError(fault.status, fault.message, type="server_error" if fault.status >= 500 else "requests", code=fault.code)
+                err = EmulatorError(
+                    fault.status,
+                    fault.message,
+                    type="server_error" if fault.status >= 500 else "requests",
+                    code=fault.code,
+                )
                 self._send_json(fault.status, err.body, extra, request)
                 return
             if found is None:
@@ -245,19 +258,30 @@ class _Handler(BaseHTTPRequestHandler):
                 code="invalid_api_key",
             )
 
-    def _send_json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None, request: Request | None = None) -> None:
+    def _send_json(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None, request: Request | None = None
+    ) -> None:
         payload = json.dumps(body, separators=(",", ":")).encode()
         hook = self.server.exchange_hook
         if hook is not None and request is not None:
             hook(request, status, body)
-        lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}", "content-type: application/json", f"content-length: {len(payload)}"]
+        lines = [
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
+            "content-type: application/json",
+            f"content-length: {len(payload)}",
+        ]
         lines += [f"x-request-id: req_emu{id(payload) & 0xFFFFFF:06x}"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
         self.wfile.flush()
 
     def _send_sse(self, reply: SseReply, request: Request | None = None) -> None:
-        lines = ["HTTP/1.1 200 OK", "content-type: text/event-stream; charset=utf-8", "transfer-encoding: chunked", "cache-control: no-cache"]
+        lines = [
+            "HTTP/1.1 200 OK",
+            "content-type: text/event-stream; charset=utf-8",
+            "transfer-encoding: chunked",
+            "cache-control: no-cache",
+        ]
         lines += [f"{k}: {v}" for k, v in reply.headers.items()]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
         events: Iterator[tuple[str | None, Any]] = iter(reply.events)

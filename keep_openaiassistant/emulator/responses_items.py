@@ -40,14 +40,22 @@ def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
     elif isinstance(content, list):
         raw = content
     else:
-        raise _bad(f"Invalid type for '{param}': expected one of a string or array of input content, but got {type(content).__name__} instead.", param, "invalid_type")
+        raise _bad(
+            f"Invalid type for '{param}': expected one of a string or array of input content, but got {type(content).__name__} instead.",
+            param,
+            "invalid_type",
+        )
     parts: list[dict[str, Any]] = []
     for i, part in enumerate(raw):
         if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise _bad(f"Missing required parameter: '{param}[{i}].type'.", f"{param}[{i}].type", "missing_required_parameter")
+            raise _bad(
+                f"Missing required parameter: '{param}[{i}].type'.", f"{param}[{i}].type", "missing_required_parameter"
+            )
         part = dict(part)
         if part["type"] in ("input_text", "output_text") and not isinstance(part.get("text"), str):
-            raise _bad(f"Missing required parameter: '{param}[{i}].text'.", f"{param}[{i}].text", "missing_required_parameter")
+            raise _bad(
+                f"Missing required parameter: '{param}[{i}].text'.", f"{param}[{i}].text", "missing_required_parameter"
+            )
         if part["type"] == "output_text":
             part.setdefault("annotations", [])
             part.setdefault("logprobs", [])
@@ -58,16 +66,30 @@ def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
 def normalize_item(item: Any, param: str) -> dict[str, Any]:
     """One input item as the stored resource (with an id and a status)."""
     if not isinstance(item, dict):
-        raise _bad(f"Invalid type for '{param}': expected an object, but got {type(item).__name__} instead.", param, "invalid_type")
+        raise _bad(
+            f"Invalid type for '{param}': expected an object, but got {type(item).__name__} instead.",
+            param,
+            "invalid_type",
+        )
     kind = item.get("type", "message" if "role" in item else None)
     if kind not in _INPUT_TYPES:
-        raise _bad(f"Invalid value: '{kind}'. Supported values are: {', '.join(repr(t) for t in _INPUT_TYPES)}.", f"{param}.type", "invalid_value")
+        raise _bad(
+            f"Invalid value: '{kind}'. Supported values are: {', '.join(repr(t) for t in _INPUT_TYPES)}.",
+            f"{param}.type",
+            "invalid_value",
+        )
     if kind == "message":
         role = item.get("role")
         if role not in MESSAGE_ROLES:
-            raise _bad(f"Invalid value: '{role}'. Supported values are: 'assistant', 'system', 'developer', and 'user'.", f"{param}.role", "invalid_value")
+            raise _bad(
+                f"Invalid value: '{role}'. Supported values are: 'assistant', 'system', 'developer', and 'user'.",
+                f"{param}.role",
+                "invalid_value",
+            )
         if "content" not in item:
-            raise _bad(f"Missing required parameter: '{param}.content'.", f"{param}.content", "missing_required_parameter")
+            raise _bad(
+                f"Missing required parameter: '{param}.content'.", f"{param}.content", "missing_required_parameter"
+            )
         return {
             "type": "message",
             "id": item.get("id") or new_id("msg"),
@@ -78,12 +100,22 @@ def normalize_item(item: Any, param: str) -> dict[str, Any]:
     if kind == "function_call_output":
         for field in ("call_id", "output"):
             if field not in item:
-                raise _bad(f"Missing required parameter: '{param}.{field}'.", f"{param}.{field}", "missing_required_parameter")
-        return {"type": kind, "id": item.get("id") or new_id("fco"), "call_id": item["call_id"], "output": item["output"], "status": "completed"}
+                raise _bad(
+                    f"Missing required parameter: '{param}.{field}'.", f"{param}.{field}", "missing_required_parameter"
+                )
+        return {
+            "type": kind,
+            "id": item.get("id") or new_id("fco"),
+            "call_id": item["call_id"],
+            "output": item["output"],
+            "status": "completed",
+        }
     required = {"function_call": ("call_id", "name", "arguments")}.get(kind, ())
     for field in required:
         if not isinstance(item.get(field), str):
-            raise _bad(f"Missing required parameter: '{param}.{field}'.", f"{param}.{field}", "missing_required_parameter")
+            raise _bad(
+                f"Missing required parameter: '{param}.{field}'.", f"{param}.{field}", "missing_required_parameter"
+            )
     stored = dict(item)
     stored.setdefault("id", new_id({"function_call": "fc", "file_search_call": "fs"}.get(kind, "ci")))
     stored.setdefault("status", "completed")
@@ -98,19 +130,29 @@ def normalize_input(value: Any, param: str = "input") -> list[dict[str, Any]]:
         return [normalize_item({"type": "message", "role": "user", "content": value}, param)]
     if isinstance(value, list):
         return [normalize_item(item, f"{param}[{i}]") for i, item in enumerate(value)]
-    raise _bad(f"Invalid type for '{param}': expected one of a string or array of input items, but got {type(value).__name__} instead.", param, "invalid_type")
+    raise _bad(
+        f"Invalid type for '{param}': expected one of a string or array of input items, but got {type(value).__name__} instead.",
+        param,
+        "invalid_type",
+    )
 
 
 def item_text(item: dict[str, Any]) -> str:
     """The text of a message item (all its text parts), or "" for other items."""
     if item.get("type") != "message":
         return ""
-    return "".join(str(p.get("text", "")) for p in item.get("content", []) if isinstance(p, dict) and p.get("type") in ("input_text", "output_text", "text"))
+    return "".join(
+        str(p.get("text", ""))
+        for p in item.get("content", [])
+        if isinstance(p, dict) and p.get("type") in ("input_text", "output_text", "text")
+    )
 
 
 def history_chars(items: list[dict[str, Any]]) -> int:
     """Characters of history the model reads: message texts and function outputs."""
-    return sum(len(str(i.get("output", ""))) if i.get("type") == "function_call_output" else len(item_text(i)) for i in items)
+    return sum(
+        len(str(i.get("output", ""))) if i.get("type") == "function_call_output" else len(item_text(i)) for i in items
+    )
 
 
 def _output_text(part: Part, container_id: str) -> dict[str, Any]:
@@ -119,9 +161,11 @@ def _output_text(part: Part, container_id: str) -> dict[str, Any]:
     for ann in sorted(part.annotations, key=lambda a: a.start_index):
         if ann.type == "file_citation":
             index = ann.start_index - removed
-            text = text[:index] + text[index + len(ann.text):]
+            text = text[:index] + text[index + len(ann.text) :]
             removed += len(ann.text)
-            annotations.append({"type": "file_citation", "file_id": ann.file_id, "filename": ann.filename, "index": index})
+            annotations.append(
+                {"type": "file_citation", "file_id": ann.file_id, "filename": ann.filename, "index": index}
+            )
         else:  # file_path: a link into the code interpreter's sandbox
             start = ann.start_index - removed
             annotations.append(
@@ -137,7 +181,9 @@ def _output_text(part: Part, container_id: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": annotations, "logprobs": []}
 
 
-def output_items(plan: Plan, *, prompt: str, container_id: str, message_status: str = "completed") -> list[dict[str, Any]]:
+def output_items(
+    plan: Plan, *, prompt: str, container_id: str, message_status: str = "completed"
+) -> list[dict[str, Any]]:
     """The Responses ``output`` for a plan: tool-call items first, then the assistant messages."""
     if plan.tool_calls:
         return [
@@ -157,8 +203,24 @@ def output_items(plan: Plan, *, prompt: str, container_id: str, message_status: 
         results: list[dict[str, Any]] = []
         for ann in (a for p in parts for a in p.annotations if a.type == "file_citation"):
             if all(r["file_id"] != ann.file_id for r in results):
-                results.append({"file_id": ann.file_id, "filename": ann.filename, "text": ann.quote, "score": round(0.92 - 0.1 * len(results), 2), "attributes": {}})
-        items.append({"type": "file_search_call", "id": new_id("fs"), "status": "completed", "queries": [strip_tags(prompt)], "results": results})
+                results.append(
+                    {
+                        "file_id": ann.file_id,
+                        "filename": ann.filename,
+                        "text": ann.quote,
+                        "score": round(0.92 - 0.1 * len(results), 2),
+                        "attributes": {},
+                    }
+                )
+        items.append(
+            {
+                "type": "file_search_call",
+                "id": new_id("fs"),
+                "status": "completed",
+                "queries": [strip_tags(prompt)],
+                "results": results,
+            }
+        )
     if any(p.kind == "image_file" or any(a.type == "file_path" for a in p.annotations) for p in parts):
         items.append(
             {
@@ -168,19 +230,32 @@ def output_items(plan: Plan, *, prompt: str, container_id: str, message_status: 
                 "container_id": container_id,
                 "code": "import matplotlib.pyplot as plt\n# plot disk usage over the last day\nplt.savefig('/mnt/data/disk_usage.png')",
                 "outputs": [
-                    {"type": "image", "url": f"/v1/containers/{container_id}/files/{p.file_id}/content"} for p in parts if p.kind == "image_file"
+                    {"type": "image", "url": f"/v1/containers/{container_id}/files/{p.file_id}/content"}
+                    for p in parts
+                    if p.kind == "image_file"
                 ],
             }
         )
     for message in plan.messages:
         content = [_output_text(p, container_id) for p in message if p.kind == "text"]
         if content:
-            items.append({"type": "message", "id": new_id("msg"), "status": message_status, "role": "assistant", "content": content})
+            items.append(
+                {
+                    "type": "message",
+                    "id": new_id("msg"),
+                    "status": message_status,
+                    "role": "assistant",
+                    "content": content,
+                }
+            )
     return items
 
 
 # Item fields the API leaves null unless the request's ``include`` names them.
-INCLUDABLE = {"file_search_call": ("results", "file_search_call.results"), "code_interpreter_call": ("outputs", "code_interpreter_call.outputs")}
+INCLUDABLE = {
+    "file_search_call": ("results", "file_search_call.results"),
+    "code_interpreter_call": ("outputs", "code_interpreter_call.outputs"),
+}
 INCLUDE_VALUES = (
     "file_search_call.results",
     "web_search_call.results",
@@ -202,7 +277,11 @@ def parse_include(value: Any, param: str = "include") -> frozenset[str]:
         raise _bad(f"Invalid type for '{param}': expected an array of strings.", param, "invalid_type")
     for v in values:
         if v not in INCLUDE_VALUES:
-            raise _bad(f"Invalid value: '{v}'. Supported values are: {', '.join(repr(x) for x in INCLUDE_VALUES)}.", param, "invalid_value")
+            raise _bad(
+                f"Invalid value: '{v}'. Supported values are: {', '.join(repr(x) for x in INCLUDE_VALUES)}.",
+                param,
+                "invalid_value",
+            )
     return frozenset(values)
 
 
@@ -251,4 +330,10 @@ def usage(input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> dict
 
 
 def output_text_of(items: list[dict[str, Any]]) -> str:
-    return "".join(p.get("text", "") for i in items if i.get("type") == "message" for p in i.get("content", []) if p.get("type") == "output_text")
+    return "".join(
+        p.get("text", "")
+        for i in items
+        if i.get("type") == "message"
+        for p in i.get("content", [])
+        if p.get("type") == "output_text"
+    )

@@ -31,7 +31,17 @@ DELTAS_PER_PART = 3
 def run_snapshot(run: RunRec, status: str) -> dict[str, Any]:
     """The run as it was when it had ``status`` (before its outcome fields were set)."""
     data = run.to_dict()
-    data.update(status=status, completed_at=None, failed_at=None, cancelled_at=None, usage=None, last_error=None, incomplete_details=None, required_action=None, expires_at=run.expires_at)
+    data.update(
+        status=status,
+        completed_at=None,
+        failed_at=None,
+        cancelled_at=None,
+        usage=None,
+        last_error=None,
+        incomplete_details=None,
+        required_action=None,
+        expires_at=run.expires_at,
+    )
     if status == "queued":
         data["started_at"] = None
     return data
@@ -66,8 +76,12 @@ def message_deltas(message: MessageRec) -> Iterator[dict[str, Any]]:
             continue
         pieces = _chunks(part["text"]["value"])
         for n, piece in enumerate(pieces):
-            annotations = [{"index": i, **a} for i, a in enumerate(part["text"]["annotations"])] if n == len(pieces) - 1 else []
-            yield _delta(message, {"index": index, "type": "text", "text": {"value": piece, "annotations": annotations}})
+            annotations = (
+                [{"index": i, **a} for i, a in enumerate(part["text"]["annotations"])] if n == len(pieces) - 1 else []
+            )
+            yield _delta(
+                message, {"index": index, "type": "text", "text": {"value": piece, "annotations": annotations}}
+            )
 
 
 def _delta(message: MessageRec, content: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +91,9 @@ def _delta(message: MessageRec, content: dict[str, Any]) -> dict[str, Any]:
 class RunStream:
     """Watches one run and yields its events until it ends or waits for tool outputs."""
 
-    def __init__(self, store: AssistantsStore, run: RunRec, *, announced: str, seen_steps: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, store: AssistantsStore, run: RunRec, *, announced: str, seen_steps: dict[str, str] | None = None
+    ) -> None:
         self._store = store
         self._run = run
         self._announced = announced  # the last run status the client was told about
@@ -113,7 +129,18 @@ class RunStream:
             out.extend(self._step_events(step))
         if run.cancel_due is not None and run.status == "cancelled" and self._announced != "cancelling":
             # A client's cancel that completed between two looks: still say it was cancelling.
-            out.append(("thread.run.cancelling", {**run.to_dict(), "status": "cancelling", "cancelled_at": None, "usage": None, "expires_at": run.expires_at}))
+            out.append(
+                (
+                    "thread.run.cancelling",
+                    {
+                        **run.to_dict(),
+                        "status": "cancelling",
+                        "cancelled_at": None,
+                        "usage": None,
+                        "expires_at": run.expires_at,
+                    },
+                )
+            )
             self._announced = "cancelling"
         if run.status != self._announced and not (run.status == "in_progress" and self._announced == "in_progress"):
             data = run.to_dict() if run.status != "in_progress" else run_snapshot(run, "in_progress")
@@ -136,7 +163,11 @@ class RunStream:
                     out.append((f"thread.message.{message.status}", message.to_dict()))
             else:
                 calls = [{"index": i, **call} for i, call in enumerate(step.step_details["tool_calls"])]
-                delta = {"id": step.id, "object": "thread.run.step.delta", "delta": {"step_details": {"type": "tool_calls", "tool_calls": calls}}}
+                delta = {
+                    "id": step.id,
+                    "object": "thread.run.step.delta",
+                    "delta": {"step_details": {"type": "tool_calls", "tool_calls": calls}},
+                }
                 out.append(("thread.run.step.delta", delta))
             told = "in_progress"
         if step.status != told:

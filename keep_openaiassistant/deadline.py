@@ -122,7 +122,7 @@ class Watchdog:
                 heapq.heappop(self._heap)
             try:
                 callback()
-            except Exception:  # noqa: BLE001 - a failing abort must not kill the watchdog
+            except Exception:
                 logging.getLogger("keep_openaiassistant").debug("watchdog callback failed", exc_info=True)
 
 

@@ -94,12 +94,16 @@ log = logging.getLogger("keep_openaiassistant")
 CANCEL_CONFIRM_SECONDS = 1.0
 #: The API's largest page; the contract's ``messages`` of a continued thread are the newest this many.
 MESSAGES_PAGE = 100
+
+
 class AssistantsBackend:
     """The :class:`~keep_openaiassistant.engine.Backend` for the Assistants API v2."""
 
     name = "assistants"
 
-    def __init__(self, settings: Settings, client: openai.OpenAI, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep) -> None:
+    def __init__(
+        self, settings: Settings, client: openai.OpenAI, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+    ) -> None:
         self.settings = settings
         self.client = client
         self.wire = Wire(client, headers=ASSISTANTS_BETA)
@@ -209,7 +213,10 @@ class _Ask:
         reply = self.wire.call(
             "POST",
             "/threads",
-            body={"messages": [{"role": "user", "content": self.question.prompt}], "metadata": {"keep_ask_id": self.ask_id}},
+            body={
+                "messages": [{"role": "user", "content": self.question.prompt}],
+                "metadata": {"keep_ask_id": self.ask_id},
+            },
             timeout=request_timeout(self.deadline),
         )
         self.state.thread_id = str(reply.data["id"])
@@ -218,7 +225,13 @@ class _Ask:
         """POST a request that starts or resumes the run (streamed if the server streams) and follow it."""
         if self.backend.streams:
             try:
-                stream = self.wire.stream("POST", path, body=body, read_timeout=read_timeout(self.settings, self.deadline), context=self._ids())
+                stream = self.wire.stream(
+                    "POST",
+                    path,
+                    body=body,
+                    read_timeout=read_timeout(self.settings, self.deadline),
+                    context=self._ids(),
+                )
             except errors.InvalidRequestError as exc:
                 if not refuses_streaming(exc):
                     raise
@@ -314,7 +327,11 @@ class _Ask:
                 "step, and check the network between Keep and base_url if it happens again.",
             )
         reply = self.wire.call(
-            "GET", f"/threads/{thread_id}/runs", query={"order": "desc", "limit": 20}, timeout=request_timeout(self.deadline), context=self._ids()
+            "GET",
+            f"/threads/{thread_id}/runs",
+            query={"order": "desc", "limit": 20},
+            timeout=request_timeout(self.deadline),
+            context=self._ids(),
         )
         for run in reply.data.get("data") or []:
             if (run.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
@@ -343,11 +360,19 @@ class _Ask:
         interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
         while not self.deadline.expired:
             try:
-                reply = self.wire.call("GET", f"/threads/{thread_id}/runs/{other}", timeout=request_timeout(self.deadline), context=self._ids())
+                reply = self.wire.call(
+                    "GET",
+                    f"/threads/{thread_id}/runs/{other}",
+                    timeout=request_timeout(self.deadline),
+                    context=self._ids(),
+                )
             except errors.NotFoundError:
                 return False  # gone: try again
             if (reply.data.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
-                log.warning("the busy run is this step's own (a retried request): following it", extra=self._extra(other_run_id=other))
+                log.warning(
+                    "the busy run is this step's own (a retried request): following it",
+                    extra=self._extra(other_run_id=other),
+                )
                 self.state.update_run(reply.data)
                 return True
             if reply.data.get("status") in TERMINAL_STATUSES:
@@ -380,7 +405,11 @@ class _Ask:
         cancelled = self._cancel() if self.state.run_id else False
         if self.state.status == "completed":
             raise _LateAnswer()
-        where = f"thread {self.state.thread_id}, run {self.state.run_id}" if self.state.run_id else f"thread {self.state.thread_id}"
+        where = (
+            f"thread {self.state.thread_id}, run {self.state.run_id}"
+            if self.state.run_id
+            else f"thread {self.state.thread_id}"
+        )
         if cancelled:
             outcome = "The run was cancelled on the server."
         elif not self.state.run_id:
@@ -405,7 +434,9 @@ class _Ask:
         """POST cancel, then poll at most CANCEL_CONFIRM_SECONDS for a terminal status."""
         grace = Deadline(CANCEL_CONFIRM_SECONDS, clock=self.backend.clock, sleep=self.backend.sleep)
         try:
-            reply = self.wire.call("POST", self._run_path() + "/cancel", timeout=CANCEL_CONFIRM_SECONDS, max_retries=0, context=self._ids())
+            reply = self.wire.call(
+                "POST", self._run_path() + "/cancel", timeout=CANCEL_CONFIRM_SECONDS, max_retries=0, context=self._ids()
+            )
             self.state.update_run(reply.data)
         except errors.AssistantError as exc:
             # 400 "Cannot cancel run with status ..." means it already ended: look at it.
@@ -414,7 +445,9 @@ class _Ask:
         while self.state.status not in TERMINAL_STATUSES and not grace.expired:
             grace.sleep(interval.next())
             try:
-                reply = self.wire.call("GET", self._run_path(), timeout=max(0.2, grace.remaining()), max_retries=0, context=self._ids())
+                reply = self.wire.call(
+                    "GET", self._run_path(), timeout=max(0.2, grace.remaining()), max_retries=0, context=self._ids()
+                )
             except errors.AssistantError:
                 break
             self.state.update_run(reply.data)
@@ -459,9 +492,17 @@ class _Ask:
                 history = self._history()
             except errors.AssistantError as exc:
                 # The answer is here; only the listing for ``messages`` failed: do not lose the answer.
-                log.warning("listing the thread's messages failed; messages holds this turn only", extra=self._extra(error=exc.message))
+                log.warning(
+                    "listing the thread's messages failed; messages holds this turn only",
+                    extra=self._extra(error=exc.message),
+                )
         messages = self._thread_messages(history)
-        log.info("run completed", extra=self._extra(prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens")))
+        log.info(
+            "run completed",
+            extra=self._extra(
+                prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens")
+            ),
+        )
         return AskResult(
             text=text,
             response=response,
@@ -519,16 +560,19 @@ class _Ask:
     def _thread_messages(self, history: list[dict[str, Any]] | None) -> tuple[Message, ...]:
         ours = self.state.messages()
         if history is None:
-            return (Message("user", self.question.prompt),) + tuple(Message("assistant", render([m])[0], m.get("id", "")) for m in ours)
+            return (Message("user", self.question.prompt),) + tuple(
+                Message("assistant", render([m])[0], m.get("id", "")) for m in ours
+            )
         rendered = {m.get("id"): render([m])[0] for m in ours}
-        return tuple(Message(str(m.get("role", "")), rendered.get(m.get("id")) or render([m])[0], str(m.get("id", ""))) for m in history)
+        return tuple(
+            Message(str(m.get("role", "")), rendered.get(m.get("id")) or render([m])[0], str(m.get("id", "")))
+            for m in history
+        )
 
     # -- small things ------------------------------------------------------------------------
 
     def _run_path(self) -> str:
         return f"/threads/{self.state.thread_id}/runs/{self.state.run_id}"
-
-
 
     def _ids(self) -> dict[str, str | None]:
         return {"thread_id": self.state.thread_id, "run_id": self.state.run_id}
@@ -542,5 +586,3 @@ class _Ask:
 
 class _LateAnswer(Exception):
     """Internal: the run completed while we were cancelling it at the deadline."""
-
-

@@ -146,7 +146,9 @@ def ending_error(
     if status == "failed":
         code = (error or {}).get("code")
         detail = (error or {}).get("message")
-        advice = _FAILED_ADVICE.get(str(code), "retry the step; if it keeps failing, check the {subject} and the prompt")
+        advice = _FAILED_ADVICE.get(
+            str(code), "retry the step; if it keeps failing, check the {subject} and the prompt"
+        )
         return errors.RunFailedError(
             f"The {noun} failed{where}: {code or 'unknown error'}: {_sentence(detail or 'no detail')} "
             f"What to do: {advice.format(subject=subject)}.",
@@ -174,7 +176,9 @@ def ending_error(
             f"The {noun} was cancelled by someone else (another client or the server){where}. What to do: retry the step.",
             **ids,
         )
-    return errors.RunError(f"The {noun} ended with unexpected status {status!r}{where}. What to do: retry the step.", status=status, **ids)
+    return errors.RunError(
+        f"The {noun} ended with unexpected status {status!r}{where}. What to do: retry the step.", status=status, **ids
+    )
 
 
 def _sentence(text: str) -> str:
@@ -188,7 +192,9 @@ def refuses_streaming(error: errors.AssistantError) -> bool:
     if not isinstance(error, errors.InvalidRequestError):
         return False
     text = error.message.lower()
-    return "stream" in text and (error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text)
+    return "stream" in text and (
+        error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text
+    )
 
 
 def read_timeout(settings: Settings, deadline: Deadline) -> float:

@@ -37,7 +37,17 @@ from .conversations_api import ConversationsApi, check_metadata, json_object, li
 from .http import EmulatorError, JsonReply, Request, Router, SseReply
 from .model import Plan, count_tokens, plan_answer
 from .oncall_tools import function_names
-from .responses_items import history_chars, item_text, new_id, normalize_input, output_items, parse_include, query_include, truncate_output, usage
+from .responses_items import (
+    history_chars,
+    item_text,
+    new_id,
+    normalize_input,
+    output_items,
+    parse_include,
+    query_include,
+    truncate_output,
+    usage,
+)
 from .responses_state import Conversation, ResponseRecord, ResponsesState
 from .responses_stream import stream_events
 
@@ -55,7 +65,11 @@ def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise _bad(f"Invalid type for '{name}': expected a boolean, but got {type(value).__name__} instead.", name, "invalid_type")
+        raise _bad(
+            f"Invalid type for '{name}': expected a boolean, but got {type(value).__name__} instead.",
+            name,
+            "invalid_type",
+        )
     return value
 
 
@@ -68,24 +82,42 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise _bad(f"Invalid type for 'tools': expected an array, but got {type(raw).__name__} instead.", "tools", "invalid_type")
+        raise _bad(
+            f"Invalid type for 'tools': expected an array, but got {type(raw).__name__} instead.",
+            "tools",
+            "invalid_type",
+        )
     tools = []
     for i, tool in enumerate(raw):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind == "function":
             if not tool.get("name"):
-                raise _bad(f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name", "missing_required_parameter")
+                raise _bad(
+                    f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name", "missing_required_parameter"
+                )
             tools.append({"type": "function", "description": None, "parameters": None, "strict": True, **tool})
         elif kind == "file_search":
             if not isinstance(tool.get("vector_store_ids"), list):
-                raise _bad(f"Missing required parameter: 'tools[{i}].vector_store_ids'.", f"tools[{i}].vector_store_ids", "missing_required_parameter")
+                raise _bad(
+                    f"Missing required parameter: 'tools[{i}].vector_store_ids'.",
+                    f"tools[{i}].vector_store_ids",
+                    "missing_required_parameter",
+                )
             tools.append(dict(tool))
         elif kind == "code_interpreter":
             if "container" not in tool:
-                raise _bad(f"Missing required parameter: 'tools[{i}].container'.", f"tools[{i}].container", "missing_required_parameter")
+                raise _bad(
+                    f"Missing required parameter: 'tools[{i}].container'.",
+                    f"tools[{i}].container",
+                    "missing_required_parameter",
+                )
             tools.append(dict(tool))
         else:
-            raise _bad(f"Invalid value: '{kind}'. Supported values are: 'function', 'file_search' and 'code_interpreter'.", f"tools[{i}].type", "invalid_value")
+            raise _bad(
+                f"Invalid value: '{kind}'. Supported values are: 'function', 'file_search' and 'code_interpreter'.",
+                f"tools[{i}].type",
+                "invalid_value",
+            )
     return tools
 
 
@@ -96,9 +128,17 @@ def _text_format(raw: Any) -> dict[str, Any]:
     if kind == "json_schema":
         for field in ("name", "schema"):
             if not fmt.get(field):
-                raise _bad(f"Missing required parameter: 'text.format.{field}'.", f"text.format.{field}", "missing_required_parameter")
+                raise _bad(
+                    f"Missing required parameter: 'text.format.{field}'.",
+                    f"text.format.{field}",
+                    "missing_required_parameter",
+                )
     elif kind not in ("text", "json_object"):
-        raise _bad(f"Invalid value: '{kind}'. Supported values are: 'text', 'json_schema' and 'json_object'.", "text.format.type", "invalid_value")
+        raise _bad(
+            f"Invalid value: '{kind}'. Supported values are: 'text', 'json_schema' and 'json_object'.",
+            "text.format.type",
+            "invalid_value",
+        )
     return {"format": fmt, "verbosity": (raw or {}).get("verbosity") or "medium"}
 
 
@@ -157,14 +197,26 @@ class ResponsesApi:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise _bad("Missing required parameter: 'model'.", "model", "missing_required_parameter")
-        stream, background, store = _flag(body, "stream", False), _flag(body, "background", False), _flag(body, "store", True)
+        stream, background, store = (
+            _flag(body, "stream", False),
+            _flag(body, "background", False),
+            _flag(body, "store", True),
+        )
         if background and not store:
             raise _bad("Background mode requires store=true.", "background", "invalid_value")
         if body.get("conversation") is not None and body.get("previous_response_id") is not None:
-            raise _bad("Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.", "previous_response_id", "mutually_exclusive_parameters")
+            raise _bad(
+                "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.",
+                "previous_response_id",
+                "mutually_exclusive_parameters",
+            )
         max_tokens = body.get("max_output_tokens")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 16):
-            raise _bad(f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {max_tokens} instead.", "max_output_tokens", "integer_below_min_value")
+            raise _bad(
+                f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {max_tokens} instead.",
+                "max_output_tokens",
+                "integer_below_min_value",
+            )
         echo = _echo(body, model=model, store=store, max_tokens=max_tokens)
         input_items = normalize_input(body.get("input"))
         include = parse_include(body.get("include"))
@@ -187,7 +239,11 @@ class ResponsesApi:
         if ref is not None:
             conv_id = ref.get("id") if isinstance(ref, dict) else ref
             if not isinstance(conv_id, str):
-                raise _bad("Invalid type for 'conversation': expected a string or an object with 'id'.", "conversation", "invalid_type")
+                raise _bad(
+                    "Invalid type for 'conversation': expected a string or an object with 'id'.",
+                    "conversation",
+                    "invalid_type",
+                )
             conv = self.state.conversation(conv_id, param="conversation")
             self.state.ensure_unlocked(conv)
             return conv, list(conv.items)
@@ -197,10 +253,21 @@ class ResponsesApi:
         try:
             prev = self.state.response(previous)
         except EmulatorError:
-            raise EmulatorError(404, f"Previous response with id '{previous}' not found.", param="previous_response_id") from None
+            raise EmulatorError(
+                404, f"Previous response with id '{previous}' not found.", param="previous_response_id"
+            ) from None
         return None, prev.history + prev.input_items + prev.output
 
-    def _plan(self, echo: dict[str, Any], input_items: list[dict[str, Any]], history: list[dict[str, Any]], conv: Conversation | None, *, background: bool, store: bool) -> ResponseRecord:
+    def _plan(
+        self,
+        echo: dict[str, Any],
+        input_items: list[dict[str, Any]],
+        history: list[dict[str, Any]],
+        conv: Conversation | None,
+        *,
+        background: bool,
+        store: bool,
+    ) -> ResponseRecord:
         items = history + input_items
         calls = {i["call_id"]: i["name"] for i in items if i.get("type") == "function_call"}
         answered = {i["call_id"] for i in items if i.get("type") == "function_call_output"}
@@ -213,11 +280,18 @@ class ResponsesApi:
         users = [n for n, i in enumerate(items) if i.get("type") == "message" and i.get("role") == "user"]
         last_user = users[-1] if users else -1
         prompt = item_text(items[last_user]) if users else ""
-        outputs = {calls[i["call_id"]]: str(i["output"]) for i in items[last_user + 1 :] if i.get("type") == "function_call_output"}
+        outputs = {
+            calls[i["call_id"]]: str(i["output"])
+            for i in items[last_user + 1 :]
+            if i.get("type") == "function_call_output"
+        }
         fmt = echo["text"]["format"]
         if fmt["type"] == "json_object":
             if "json" not in " ".join(item_text(i) for i in items).lower() + (echo["instructions"] or "").lower():
-                raise _bad("Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.", "input")
+                raise _bad(
+                    "Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.",
+                    "input",
+                )
             prompt += " [[json]]"
         plan = plan_answer(
             prompt,
@@ -251,8 +325,20 @@ class ResponsesApi:
 
     def _outcome(self, rec: ResponseRecord, plan: Plan, prompt: str, cached: int) -> None:
         """Map the plan's outcome onto Responses statuses, error codes and incomplete reasons."""
-        container = next((t["container"] for t in rec.echo["tools"] if t["type"] == "code_interpreter" and isinstance(t.get("container"), str)), None)
-        output = output_items(plan, prompt=prompt, container_id=container or new_id("cntr"), message_status="incomplete" if plan.outcome == "incomplete" else "completed")
+        container = next(
+            (
+                t["container"]
+                for t in rec.echo["tools"]
+                if t["type"] == "code_interpreter" and isinstance(t.get("container"), str)
+            ),
+            None,
+        )
+        output = output_items(
+            plan,
+            prompt=prompt,
+            container_id=container or new_id("cntr"),
+            message_status="incomplete" if plan.outcome == "incomplete" else "completed",
+        )
         out_tokens = plan.completion_tokens or sum(count_tokens(i.get("arguments", "")) for i in output)
         rec.final_output = output
         rec.usage = usage(plan.prompt_tokens, out_tokens, min(cached, plan.prompt_tokens))
@@ -267,7 +353,11 @@ class ResponsesApi:
         elif plan.outcome in ("failed", "expired"):
             # The Responses API has no "expired": a response that runs out of time fails.
             rec.final_status = "failed"
-            rec.error = {"code": plan.error_code, "message": plan.error_message} if plan.outcome == "failed" else {"code": "server_error", "message": _EXPIRED_MESSAGE}
+            rec.error = (
+                {"code": plan.error_code, "message": plan.error_message}
+                if plan.outcome == "failed"
+                else {"code": "server_error", "message": _EXPIRED_MESSAGE}
+            )
             rec.usage = usage(plan.prompt_tokens, 0, min(cached, plan.prompt_tokens))
         elif plan.outcome == "cancelled":
             rec.final_status = "cancelled"
@@ -280,12 +370,18 @@ class ResponsesApi:
         if not _query_flag(req.query, "stream"):
             return self._json(rec, include)
         if not rec.background:
-            raise _bad("Streaming a stored response is only supported for responses created with background=true.", "stream")
+            raise _bad(
+                "Streaming a stored response is only supported for responses created with background=true.", "stream"
+            )
         raw = req.query.get("starting_after", "-1")
         try:
             after = int(raw)
         except ValueError:
-            raise _bad(f"Invalid 'starting_after': expected an integer, but got '{raw}' instead.", "starting_after", "invalid_type") from None
+            raise _bad(
+                f"Invalid 'starting_after': expected an integer, but got '{raw}' instead.",
+                "starting_after",
+                "invalid_type",
+            ) from None
         return SseReply(stream_events(self.state, rec, starting_after=after, include=include), headers=self._headers())
 
     def cancel(self, req: Request) -> JsonReply:

@@ -37,7 +37,7 @@ def find_json(text: str) -> tuple[bool, Any]:
             value, _end = _decoder.raw_decode(text, match.start())
         except ValueError:
             continue
-        if isinstance(value, dict) and value or isinstance(value, list) and not _reference_like(value):
+        if (isinstance(value, dict) and value) or (isinstance(value, list) and not _reference_like(value)):
             return True, value
     return False, None
 

@@ -46,7 +46,9 @@ class EmulatorConfig:
 
 
 class Emulator:
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_keys: set[str] | None = None, **config: Any) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, api_keys: set[str] | None = None, **config: Any
+    ) -> None:
         from .assistants_api import AssistantsApi
         from .control import ControlApi
         from .models_api import ModelsApi
@@ -86,7 +88,9 @@ class Emulator:
 
     def start(self) -> Emulator:
         # A short poll interval: stop() (shutdown) waits for it, once per test.
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="openai-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="openai-emulator", daemon=True
+        )
         self._thread.start()
         return self
 

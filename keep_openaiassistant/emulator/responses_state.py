@@ -162,7 +162,9 @@ class ResponsesState:
             if rec.status not in TERMINAL:
                 self._finish(rec, "cancelled")
 
-    def snapshot(self, rec: ResponseRecord, status: str | None = None, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+    def snapshot(
+        self, rec: ResponseRecord, status: str | None = None, include: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
         """``rec.to_json`` read under the lock, so no reader sees a half-finished response."""
         with self.lock:
             return rec.to_json(status, include)

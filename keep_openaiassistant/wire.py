@@ -137,7 +137,7 @@ class EventStream:
     def close(self) -> None:
         try:
             self._stream.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
+        except Exception:
             log.debug("closing a broken stream failed", exc_info=True)
 
     def __enter__(self) -> EventStream:

@@ -108,7 +108,7 @@ def _triage(subject: str) -> dict[str, Any]:
 
 def _instance(schema: dict[str, Any], subject: str) -> Any:
     """A small deterministic instance of a JSON schema (objects, arrays, enums, scalars)."""
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     kind = schema.get("type")
     if isinstance(kind, list):
@@ -135,8 +135,24 @@ def _citation_part() -> Part:
         "text",
         text,
         [
-            Annotation("file_citation", first, a, a + len(first), "file-runbookdisk", "Run `df -h` and clear /var/log", "runbook-disk.md"),
-            Annotation("file_citation", second, b, b + len(second), "file-oncallpolicy", "Storage pages go to #storage-oncall", "oncall-policy.md"),
+            Annotation(
+                "file_citation",
+                first,
+                a,
+                a + len(first),
+                "file-runbookdisk",
+                "Run `df -h` and clear /var/log",
+                "runbook-disk.md",
+            ),
+            Annotation(
+                "file_citation",
+                second,
+                b,
+                b + len(second),
+                "file-oncallpolicy",
+                "Storage pages go to #storage-oncall",
+                "oncall-policy.md",
+            ),
         ],
     )
 
@@ -200,12 +216,22 @@ def plan_answer(
     elif "json" in t:
         plan.messages = [[Part("text", json.dumps(_triage(subject)))]]
     elif "fenced_json" in t:
-        plan.messages = [[Part("text", f"Here is the triage:\n```json\n{json.dumps(_triage(subject), indent=2)}\n```\nAsk me for details.")]]
+        plan.messages = [
+            [
+                Part(
+                    "text",
+                    f"Here is the triage:\n```json\n{json.dumps(_triage(subject), indent=2)}\n```\nAsk me for details.",
+                )
+            ]
+        ]
     elif "prose_json" in t:
         plan.messages = [[Part("text", f"The triage result is {json.dumps(_triage(subject))} as requested.")]]
     elif "multipart" in t:
         plan.messages = [
-            [Part("text", f"Part one: {subject} looks like a capacity problem."), Part("text", "Part two: the trend started an hour ago.")],
+            [
+                Part("text", f"Part one: {subject} looks like a capacity problem."),
+                Part("text", "Part two: the trend started an hour ago."),
+            ],
             [Part("text", "Second message: recommended action is to expand the volume.")],
         ]
     elif "citations" in t:
@@ -214,7 +240,14 @@ def plan_answer(
         plan.messages = [_file_parts()]
     else:
         outputs = "".join(f" Tool {k} said: {v}." for k, v in sorted((tool_outputs or {}).items()))
-        plan.messages = [[Part("text", f"Triage of \"{subject}\" (turn {turn} of this thread): check recent changes and the service's runbook.{outputs}{unavailable}")]]
+        plan.messages = [
+            [
+                Part(
+                    "text",
+                    f'Triage of "{subject}" (turn {turn} of this thread): check recent changes and the service\'s runbook.{outputs}{unavailable}',
+                )
+            ]
+        ]
 
     plan.completion_tokens = count_tokens(plan.text) if plan.outcome in ("completed", "incomplete") else 0
     if plan.outcome in ("failed", "expired", "cancelled"):

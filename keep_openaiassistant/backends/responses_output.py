@@ -90,7 +90,13 @@ def read_output(response: Mapping[str, Any]) -> Output:
                 elif part.get("type") == "refusal":
                     texts.append(str(part.get("refusal") or ""))
         elif kind == "function_call":
-            calls.append(FunctionCall(str(item.get("call_id") or item.get("id") or ""), str(item.get("name") or ""), str(item.get("arguments") or "")))
+            calls.append(
+                FunctionCall(
+                    str(item.get("call_id") or item.get("id") or ""),
+                    str(item.get("name") or ""),
+                    str(item.get("arguments") or ""),
+                )
+            )
         elif kind == "code_interpreter_call":
             for out in item.get("outputs") or []:
                 found = _FILE_IN_URL.search(str(out.get("url") or "")) if isinstance(out, dict) else None
@@ -158,7 +164,9 @@ def usage_of(response: Mapping[str, Any]) -> Usage:
 
 
 def add_usage(a: Usage, b: Usage) -> Usage:
-    return Usage(a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens, a.total_tokens + b.total_tokens)
+    return Usage(
+        a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens, a.total_tokens + b.total_tokens
+    )
 
 
 def conversation_messages(items: Iterable[Any]) -> tuple[Message, ...]:

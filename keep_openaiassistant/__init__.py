@@ -15,7 +15,17 @@ from .settings import Settings
 
 __version__ = "0.1.0"
 
-__all__ = ["AskResult", "Assistant", "AssistantError", "Citation", "Message", "Question", "Settings", "Usage", "__version__"]
+__all__ = [
+    "AskResult",
+    "Assistant",
+    "AssistantError",
+    "Citation",
+    "Message",
+    "Question",
+    "Settings",
+    "Usage",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -28,7 +28,12 @@ RUNBOOKS_VECTOR_STORE = "vs_emulator_runbooks"
 
 def _function(name: str, description: str, **properties: dict[str, Any]) -> dict[str, Any]:
     """A strict FunctionObject: every property required, no others allowed."""
-    parameters = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    parameters = {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
     return {"name": name, "description": description, "parameters": parameters, "strict": True}
 
 
@@ -80,7 +85,10 @@ FUNCTION_NAMES: tuple[str, ...] = tuple(f["name"] for f in ONCALL_FUNCTIONS)
 
 def assistant_tools() -> list[dict[str, Any]]:
     """The default assistant's ``tools``: code interpreter, file search and the on-call functions."""
-    file_search = {"type": "file_search", "file_search": {"ranking_options": {"ranker": "default_2024_08_21", "score_threshold": 0.0}}}
+    file_search = {
+        "type": "file_search",
+        "file_search": {"ranking_options": {"ranker": "default_2024_08_21", "score_threshold": 0.0}},
+    }
     functions = [{"type": "function", "function": copy.deepcopy(f)} for f in ONCALL_FUNCTIONS]
     return [{"type": "code_interpreter"}, file_search, *functions]
 

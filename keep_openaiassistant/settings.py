@@ -55,9 +55,7 @@ class Settings:
                 field="api_key",
             )
         if self.api not in API_CHOICES:
-            raise ConfigurationError(
-                f"api is {self.api!r}: choose one of auto, responses, assistants.", field="api"
-            )
+            raise ConfigurationError(f"api is {self.api!r}: choose one of auto, responses, assistants.", field="api")
         if self.backend == "assistants" and not self.assistant_id:
             raise ConfigurationError(
                 "api is 'assistants' but assistant_id is empty: set assistant_id (asst_...), "
