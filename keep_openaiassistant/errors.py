@@ -10,19 +10,25 @@ with the same message.
     │   ├── AuthenticationError       401/403: the key, organization or project is wrong
     │   ├── NotFoundError             404: no such assistant, thread, conversation or run
     │   │   └── AssistantsApiShutDownError   404 from OpenAI's own Assistants endpoints
-    │   ├── RateLimitError            429 that outlasted the retries
+    │   ├── RateLimitError            429 that outlasted the retries, or whose retry-after the
+    │   │                             deadline cannot wait for (``retry_after``); ``insufficient_quota``
     │   ├── InvalidRequestError       400/409/422: the request itself is wrong
-    │   └── ServerError               5xx that outlasted the retries
-    ├── ConnectionFailedError         no HTTP answer at all (connection refused, reset, timeout)
+    │   ├── ServerError               5xx that outlasted the retries
+    │   └── MalformedResponseError    the reply is not the API's: HTML, not JSON, invalid UTF-8,
+    │                                 truncated, oversized, nested too deep (a proxy, a wrong base_url)
+    ├── ConnectionFailedError         no HTTP answer at all (connection refused, reset, DNS)
     ├── RunError                      the run (or response) ended without an answer
     │   ├── RunFailedError            status ``failed``; ``code`` and ``detail`` from last_error
     │   ├── RunIncompleteError        status ``incomplete``; ``reason`` from incomplete_details
     │   ├── RunExpiredError           status ``expired`` (the server gave up on the run)
     │   ├── RunCancelledError         status ``cancelled`` by someone else
     │   └── ActionRequiredError       the assistant called functions nobody answered; cancelled
-    ├── DeadlineExceededError         ``max_wait_time`` passed; the run was cancelled on the server
+    ├── DeadlineExceededError         ``max_wait_time`` passed (also: the server sent nothing in
+    │   │                             time); the run was cancelled on the server
     │   └── ThreadBusyError           the thread stayed busy with another run until the deadline
-    └── ResponseFormatError           strict JSON was required and the answer is not JSON
+    ├── AskInterrupted                Ctrl-C / SIGTERM during an ask; the run was cancelled
+    └── ResponseFormatError           strict JSON was required and the answer is not JSON, or it
+                                      violates the schema (``violation``)
 """
 
 from __future__ import annotations
@@ -89,7 +95,15 @@ class AssistantsApiShutDownError(NotFoundError):
 
 
 class RateLimitError(ApiError):
-    """429 that outlasted the retries: the key's rate limit or quota is exhausted."""
+    """429 that outlasted the retries: the key's rate limit or quota is exhausted.
+
+    ``retry_after`` (seconds) is the server's hint when it gave one: set when the deadline
+    could not wait that long, so the step gave up at once instead of sleeping past it.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
 
 
 class InvalidRequestError(ApiError):
@@ -98,6 +112,12 @@ class InvalidRequestError(ApiError):
 
 class ServerError(ApiError):
     """5xx that outlasted the retries."""
+
+
+class MalformedResponseError(ApiError):
+    """The server answered, but not as the API does: an HTML page, a body that is not JSON or
+    not an object, invalid UTF-8, a truncated or oversized body, JSON nested too deep. Usually a
+    proxy, a login page or a ``base_url`` that points at something else."""
 
 
 class ConnectionFailedError(AssistantError):
@@ -168,12 +188,23 @@ class ThreadBusyError(DeadlineExceededError):
     """The thread (conversation) stayed busy with another run until the deadline."""
 
 
-class ResponseFormatError(AssistantError):
-    """Strict JSON was required (structured output) and the answer is not valid JSON.
+class AskInterrupted(AssistantError):
+    """The ask was interrupted (Ctrl-C, SIGTERM). ``cancelled`` tells whether the run (or
+    response) it had started was cancelled on the server; no run started: False."""
 
-    ``text`` holds the answer as received.
+    def __init__(self, message: str, *, cancelled: bool, **ids: Any) -> None:
+        self.cancelled = cancelled
+        super().__init__(message, **ids)
+
+
+class ResponseFormatError(AssistantError):
+    """Strict JSON was required (structured output) and the answer is not valid JSON, or it
+    violates the schema.
+
+    ``text`` holds the answer as received; ``violation`` the first schema violation, if any.
     """
 
-    def __init__(self, message: str, *, text: str, **ids: Any) -> None:
+    def __init__(self, message: str, *, text: str, violation: str | None = None, **ids: Any) -> None:
         self.text = text
+        self.violation = violation
         super().__init__(message, **ids)
