@@ -14,41 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import openai
 
-from .deadline import Clock, Deadline, Sleep
+from .waiting import Clock, Deadline, Sleep
+from .question import DEFAULT_MAX_WAIT_TIME, Backend, History, Question
 from .results import AskResult
 from .settings import Settings
 from .wire import make_client
-
-DEFAULT_MAX_WAIT_TIME = 120.0
-
-
-@dataclass(frozen=True)
-class Question:
-    """One step's parameters, already coerced to their types."""
-
-    prompt: str
-    thread_id: str | None = None
-    max_wait_time: float = DEFAULT_MAX_WAIT_TIME
-    additional_instructions: str | None = None
-    parse_json: bool = True
-    structured_output_format: Mapping[str, Any] | None = None
-    # Answers for the assistant's function calls, by function name (str, or JSON-able value).
-    tool_outputs: Mapping[str, Any] | None = None
-
-
-class Backend(Protocol):
-    name: str
-
-    def ask(self, question: Question, deadline: Deadline) -> AskResult: ...
-
-    def check_access(self) -> dict[str, bool | str]:
-        """Cheap, side-effect-free checks for Keep's validate_scopes: {scope: True | why not}."""
-        ...
-
 
 class Assistant:
     def __init__(
@@ -85,6 +59,7 @@ class Assistant:
         parse_json: bool = True,
         structured_output_format: Mapping[str, Any] | None = None,
         tool_outputs: Mapping[str, Any] | None = None,
+        history: History = "full",
     ) -> AskResult:
         question = Question(
             prompt=prompt,
@@ -94,12 +69,13 @@ class Assistant:
             parse_json=parse_json,
             structured_output_format=structured_output_format or None,
             tool_outputs=tool_outputs or None,
+            history=history,
         )
         deadline = Deadline(max_wait_time, clock=self._clock, sleep=self._sleep)
         return self.backend.ask(question, deadline)
 
     def check_access(self) -> dict[str, bool | str]:
-        return self.backend.check_access()
+        return self.backend.check_access(Deadline(10.0, clock=self._clock, sleep=self._sleep))
 
     def close(self) -> None:
         self.client.close()

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .engine import DEFAULT_MAX_WAIT_TIME
+from .question import DEFAULT_MAX_WAIT_TIME
 from .errors import ConfigurationError
 
 # Keep's workflows time out after 120 minutes: no step can usefully wait longer.

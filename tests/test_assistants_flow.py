@@ -15,7 +15,7 @@ import pytest
 
 from keep_openaiassistant import Question, Settings, errors
 from keep_openaiassistant.backends.assistants import AssistantsBackend
-from keep_openaiassistant.deadline import Deadline
+from keep_openaiassistant.waiting import Deadline
 from keep_openaiassistant.wire import Event, Reply
 
 Handler = Callable[[str, str, dict[str, Any]], Reply]

@@ -13,7 +13,7 @@ Requests per question (the normal case, a server that streams):
 
 When the stream breaks, stalls (no byte for ``Settings.stream_stall_timeout``) or the server
 does not stream, the run is polled (``GET /threads/{t}/runs/{r}``) at
-:class:`~keep_openaiassistant.deadline.PollInterval` intervals — fast at first, the server's
+:class:`~keep_openaiassistant.waiting.PollInterval` intervals — fast at first, the server's
 ``openai-poll-after-ms`` when it gives one, never a fixed second — and this run's messages are
 listed with ``GET /threads/{t}/messages?run_id=R&order=asc`` (on a continued thread they are
 taken from the history listing when it surely holds them all). "Does not stream" is either a
@@ -65,8 +65,8 @@ from typing import Any, NoReturn
 import openai
 
 from .. import errors
-from ..deadline import WATCHDOG, Clock, Deadline, PollInterval, Sleep
-from ..engine import Question
+from ..waiting import WATCHDOG, Clock, Deadline, PollInterval, Sleep
+from ..question import Question
 from ..results import AskResult, Message, Usage
 from ..settings import Settings
 from ..wire import ASSISTANTS_BETA, EventStream, StreamInterrupted, Wire
@@ -117,7 +117,7 @@ class AssistantsBackend:
         with self._shutdown_translated():
             return _Ask(self, question, deadline).run()
 
-    def check_access(self) -> dict[str, bool | str]:
+    def check_access(self, deadline: Deadline) -> dict[str, bool | str]:
         """GET the assistant: proves the key, the server and the assistant id in one request."""
         assistant_id = self.settings.assistant_id or ""
         try:

@@ -16,8 +16,8 @@ from ..jsonextract import extract_json
 from ..results import Citation
 
 if TYPE_CHECKING:
-    from ..deadline import Deadline
-    from ..engine import Question
+    from ..waiting import Deadline
+    from ..question import Question
     from ..settings import Settings
 
 # The file-search marker the Assistants API leaves in text: 【4:0†runbook.md】 (also seen

@@ -19,7 +19,7 @@ the server independently of our connection. We read the event stream
 (:mod:`.responses_stream`); when it is cut or silent for ``Settings.stream_stall_timeout`` we
 resume it (``GET /responses/{id}?stream=true&starting_after=N``, at most
 :data:`MAX_RESUMES` times), then poll ``GET /responses/{id}`` at
-:class:`~keep_openaiassistant.deadline.PollInterval` intervals (the server's
+:class:`~keep_openaiassistant.waiting.PollInterval` intervals (the server's
 ``openai-poll-after-ms`` when given). The prompt is never sent twice: the create request goes
 out with the SDK's retries off and is retried here only when the server surely did not start
 a response (429, 5xx, busy conversation, connection refused).
@@ -58,8 +58,8 @@ from typing import Any, NoReturn
 import openai
 
 from .. import errors
-from ..deadline import WATCHDOG, Clock, Deadline, PollInterval, Sleep
-from ..engine import Question
+from ..waiting import WATCHDOG, Clock, Deadline, PollInterval, Sleep
+from ..question import Question
 from ..results import AskResult, Message, Usage
 from ..settings import Settings
 from ..wire import Event, EventStream, StreamInterrupted, Wire
@@ -116,7 +116,7 @@ class ResponsesBackend:
     def ask(self, question: Question, deadline: Deadline) -> AskResult:
         return _Ask(self, question, deadline).run()
 
-    def check_access(self) -> dict[str, bool | str]:
+    def check_access(self, deadline: Deadline) -> dict[str, bool | str]:
         """GET the profile's model: proves the key, the server and the model in one harmless read."""
         model = self.settings.effective_model
         try:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..engine import Question
+from ..question import Question
 from ..errors import ConfigurationError
 from ..settings import Settings
 from .common import normalize_format

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from keep_openaiassistant.deadline import Deadline, PollInterval, Watchdog
+from keep_openaiassistant.waiting import Deadline, PollInterval, Watchdog
 
 
 class FakeClock:

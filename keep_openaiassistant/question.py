@@ -1,0 +1,47 @@
+"""What both layers need to speak of one ask: the :class:`Question` and the :class:`Backend`.
+
+Below the engine and the backends (imports only results, waiting and errors), so neither
+imports the other: the engine picks a backend, a backend answers a Question.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from .results import AskResult
+from .waiting import Deadline
+
+DEFAULT_MAX_WAIT_TIME = 120.0
+History = Literal["full", "none"]
+HISTORY_CHOICES: tuple[str, ...] = ("full", "none")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One step's parameters, already coerced to their types."""
+
+    prompt: str
+    thread_id: str | None = None
+    max_wait_time: float = DEFAULT_MAX_WAIT_TIME
+    additional_instructions: str | None = None
+    parse_json: bool = True
+    structured_output_format: Mapping[str, Any] | None = None
+    # Answers for the assistant's function calls, by function name (str, or JSON-able value).
+    tool_outputs: Mapping[str, Any] | None = None
+    # "full": the result's ``messages`` hold the thread's history (one more request on a
+    # continued thread); "none": only this turn, no extra request.
+    history: History = "full"
+
+
+class Backend(Protocol):
+    """One API behind the engine: answers a Question within its Deadline."""
+
+    name: str
+
+    def ask(self, question: Question, deadline: Deadline) -> AskResult: ...
+
+    def check_access(self, deadline: Deadline) -> dict[str, bool | str]:
+        """Cheap, side-effect-free checks for Keep's validate_scopes: {scope: True | why not}."""
+        ...
