@@ -1,7 +1,7 @@
 """keep-openaiassistant: an OpenAI Assistant provider for Keep, its engine and a local emulator.
 
 The engine (:class:`Assistant`) imports no Keep code; the Keep provider lives in
-:mod:`keep_openaiassistant.keep_provider` and is only imported when Keep is installed.
+:mod:`keep_openaiassistant.keep_adapter.provider` and is only imported when Keep is installed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # The Keep classes need Keep: import them only when asked for.
     if name in ("OpenaiassistantProvider", "OpenaiAssistantProvider", "OpenaiassistantProviderAuthConfig"):
-        from . import keep_provider
+        from .keep_adapter import provider as keep_provider
 
         return getattr(keep_provider, "OpenaiassistantProvider" if name == "OpenaiAssistantProvider" else name)
     raise AttributeError(name)

@@ -234,7 +234,7 @@ def _ask_via_keep(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
             from keep.contextmanager.contextmanager import ContextManager
             from keep.providers.models.provider_config import ProviderConfig
 
-            from .keep_provider import OpenaiassistantProvider
+            from .keep_adapter.provider import OpenaiassistantProvider
         except ImportError as exc:
             raise UsageError(f"Keep is installed but does not import ({exc}); use --via engine.") from None
 
@@ -255,7 +255,7 @@ def _ask_via_keep(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
 
 def _keep_failure(exc: Exception, err: TextIO) -> int:
     """Keep's exceptions: configuration problems exit 2, everything else 1; message only."""
-    from .keep_provider import OpenaiassistantConfigError
+    from .keep_adapter.provider import OpenaiassistantConfigError
 
     print(f"error: {exc}", file=err)
     if isinstance(exc, OpenaiassistantConfigError) or getattr(exc, "kind", "") == "ConfigurationError":

@@ -8,8 +8,8 @@ So the provider must be a folder *inside* the providers folder of the Keep that 
     Keep's own folder when Keep is a regular install there (the official image) — nothing to do;
 (B) for a Keep source checkout or editable install, ``link`` puts a symlink to this package's
     shim folder into that checkout's providers folder; ``unlink`` removes only that link. The shim
-    folder is ``keep_shim/`` in a source tree or editable install; a regular wheel install has
-    no ``keep_shim/`` (hatchling moves force-included files), so there the link points at the
+    folder is ``keep_adapter/shim/`` in a source tree or editable install; a regular wheel install
+    has no ``keep_adapter/shim/`` (hatchling moves force-included files), so there the link points at the
     wheel's own ``site-packages/keep/providers/openaiassistant_provider/``.
 
 ``doctor`` walks the chain Keep walks and says, for the first broken link, why and what fixes it.
@@ -38,7 +38,8 @@ PROVIDER_TYPE = "openaiassistant"
 ENTRY = f"{PROVIDER_TYPE}_provider"
 MODULE = f"keep.providers.{ENTRY}.{ENTRY}"
 DISTRIBUTION = "keep-openaiassistant"
-SHIM_DIR = Path(__file__).resolve().parent / "keep_shim"  # present in a source tree / editable install
+# The shim folder in a source tree / editable install (a wheel install moves it to keep/providers/).
+SHIM_DIR = Path(__file__).resolve().parent / "keep_adapter" / "shim"
 
 # doctor's exit codes
 OK, NOT_FOUND, NO_KEEP, SDK_BROKEN = 0, 1, 3, 4
@@ -91,7 +92,7 @@ def wheel_entry_dirs() -> list[Path]:
 
 
 def shim_source() -> Path | None:
-    """The folder to link into Keep: keep_shim/ when present, else the wheel's installed copy."""
+    """The folder to link into Keep: keep_adapter/shim/ when present, else the wheel's installed copy."""
     if (SHIM_DIR / f"{ENTRY}.py").is_file():
         return SHIM_DIR
     for folder in wheel_entry_dirs():
@@ -100,13 +101,19 @@ def shim_source() -> Path | None:
     return None
 
 
+# What our re-export module imports from: this release's path, and the one releases before the
+# keep_adapter subpackage used (an old wheel's copy or an editable install's snapshot is still ours).
+SHIM_IMPORTS = ("keep_openaiassistant.keep_adapter.provider", "keep_openaiassistant.keep_provider")
+
+
 def _is_our_shim(folder: Path) -> bool:
     """A folder holding our re-export module (this copy or another copy of this package)."""
     module = folder / f"{ENTRY}.py"
     try:
-        return "keep_openaiassistant.keep_provider" in module.read_text(encoding="utf-8")
+        text = module.read_text(encoding="utf-8")
     except OSError:
         return False
+    return any(f"from {path} import" in text for path in SHIM_IMPORTS)
 
 
 @dataclass(frozen=True)
@@ -152,7 +159,7 @@ def _require_providers_dir(providers_dir: Path | None) -> Path:
 
 
 def link(providers_dir: Path | None = None) -> str:
-    """Symlink keep_shim into Keep's providers folder. Idempotent; never replaces a foreign entry."""
+    """Symlink the shim folder into Keep's providers folder. Idempotent; never replaces a foreign entry."""
     folder = _require_providers_dir(providers_dir)
     entry = inspect_entry(folder)
     if entry.kind == "link":
@@ -169,7 +176,7 @@ def link(providers_dir: Path | None = None) -> str:
     source = shim_source()
     if source is None:
         raise DiscoveryError(
-            f"this copy of {DISTRIBUTION} has neither keep_shim/ nor the wheel's keep/providers/{ENTRY}/: "
+            f"this copy of {DISTRIBUTION} has neither keep_adapter/shim/ nor the wheel's keep/providers/{ENTRY}/: "
             f"reinstall it (pip install --force-reinstall {DISTRIBUTION})."
         )
     try:
@@ -321,7 +328,7 @@ def _check_entry(report: Report, providers_dir: Path) -> bool:
                 None,
                 "provider folder",
                 f"{entry.path} (installed by the wheel) differs from this package's "
-                f"keep_shim in {', '.join(sorted(stale))}: an older install or an editable install's snapshot",
+                f"keep_adapter/shim in {', '.join(sorted(stale))}: an older install or an editable install's snapshot",
                 f"pip install --force-reinstall {DISTRIBUTION} (editable: pip install -e . again)",
             )
         else:
@@ -389,7 +396,7 @@ def _check_import(report: Report) -> Any:
             "install what is missing into Keep's environment (pip install keep-openaiassistant pulls openai)",
         )
         return None
-    from .keep_provider import OpenaiassistantProvider
+    from .keep_adapter.provider import OpenaiassistantProvider
 
     cls = getattr(module, "OpenaiassistantProvider", None)
     if cls is not OpenaiassistantProvider:

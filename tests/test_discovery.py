@@ -83,7 +83,7 @@ def test_a_stale_link_is_reported_and_unlink_removes_it(providers: Path, tmp_pat
 
 
 def test_a_link_to_another_copy_of_this_package_is_recognised(providers: Path, tmp_path: Path) -> None:
-    other = tmp_path / "other-checkout" / "keep_shim"
+    other = tmp_path / "other-checkout" / "keep_adapter" / "shim"
     other.mkdir(parents=True)
     for f in SHIM_DIR.glob("*.py"):
         (other / f.name).write_text(f.read_text())
@@ -121,8 +121,8 @@ def test_the_wheel_maps_the_shim_into_keeps_folder() -> None:
         "force-include"
     ]
     assert mapping == {
-        "keep_openaiassistant/keep_shim/__init__.py": f"keep/providers/{ENTRY}/__init__.py",
-        f"keep_openaiassistant/keep_shim/{ENTRY}.py": f"keep/providers/{ENTRY}/{ENTRY}.py",
+        "keep_openaiassistant/keep_adapter/shim/__init__.py": f"keep/providers/{ENTRY}/__init__.py",
+        f"keep_openaiassistant/keep_adapter/shim/{ENTRY}.py": f"keep/providers/{ENTRY}/{ENTRY}.py",
         f"keep_openaiassistant/{ENTRY}.yaml": f"keep/providers/{ENTRY}/{ENTRY}.yaml",
     }
     for source in mapping:
@@ -132,7 +132,7 @@ def test_the_wheel_maps_the_shim_into_keeps_folder() -> None:
 def test_the_shim_only_re_exports() -> None:
     text = (SHIM_DIR / f"{ENTRY}.py").read_text()
     assert (
-        "from keep_openaiassistant.keep_provider import OpenaiassistantProvider, OpenaiassistantProviderAuthConfig"
+        "from keep_openaiassistant.keep_adapter.provider import OpenaiassistantProvider, OpenaiassistantProviderAuthConfig"
         in text
     )
 
@@ -140,13 +140,13 @@ def test_the_shim_only_re_exports() -> None:
 def test_a_regular_install_links_the_wheels_own_folder(
     providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # hatchling moves force-included files: a regular install has no keep_shim/, only the
+    # hatchling moves force-included files: a regular install has no keep_adapter/shim/, only the
     # wheel's site-packages/keep/providers/openaiassistant_provider/.
     wheel_copy = tmp_path / "site-packages" / "keep" / "providers" / ENTRY
     wheel_copy.mkdir(parents=True)
     for f in SHIM_DIR.glob("*.py"):
         (wheel_copy / f.name).write_text(f.read_text())
-    monkeypatch.setattr(discovery, "SHIM_DIR", tmp_path / "not-installed" / "keep_shim")
+    monkeypatch.setattr(discovery, "SHIM_DIR", tmp_path / "not-installed" / "keep_adapter" / "shim")
     monkeypatch.setattr(discovery, "wheel_entry_dirs", lambda: [wheel_copy])
     assert link(providers) == (
         f"Linked {providers / ENTRY} -> {wheel_copy.resolve()}. "
@@ -157,7 +157,7 @@ def test_a_regular_install_links_the_wheels_own_folder(
 
 
 def test_link_without_any_shim_says_reinstall(providers: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discovery, "SHIM_DIR", tmp_path / "not-installed" / "keep_shim")
+    monkeypatch.setattr(discovery, "SHIM_DIR", tmp_path / "not-installed" / "keep_adapter" / "shim")
     monkeypatch.setattr(discovery, "wheel_entry_dirs", lambda: [])
     with pytest.raises(DiscoveryError, match="reinstall it"):
         link(providers)
@@ -202,7 +202,7 @@ def test_doctor_warns_when_the_installed_copy_is_an_old_snapshot(providers: Path
     (copy / f"{ENTRY}.py").write_text("from keep_openaiassistant.keep_provider import OpenaiassistantProvider  # old\n")
     ok, check = entry_check(providers)
     assert ok and check.ok is None, "Keep still finds it: a warning, not a failure"
-    assert f"differs from this package's keep_shim in {ENTRY}.py" in check.detail
+    assert f"differs from this package's keep_adapter/shim in {ENTRY}.py" in check.detail
 
 
 def test_doctor_accepts_our_link(providers: Path) -> None:

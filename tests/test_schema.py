@@ -25,7 +25,7 @@ from keep_openaiassistant.results import AskResult
 PACKAGE = Path(keep_openaiassistant.__file__).parent
 ROOT = PACKAGE.parent
 SCHEMA = yaml.safe_load((PACKAGE / "openaiassistant_provider.yaml").read_text(encoding="utf-8"))
-ADAPTER = ast.parse((PACKAGE / "keep_provider.py").read_text(encoding="utf-8"))
+ADAPTER = ast.parse((PACKAGE / "keep_adapter" / "provider.py").read_text(encoding="utf-8"))
 PROVIDER_TYPE = "openaiassistant"
 
 

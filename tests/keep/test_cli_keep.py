@@ -22,7 +22,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("api", ["assistants", "responses"])
 def test_ask_through_keeps_provider_class(api: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from keep_openaiassistant import keep_provider
+    from keep_openaiassistant.keep_adapter import provider as keep_provider
 
     queried: list[dict[str, object]] = []
     real_query = keep_provider.OpenaiassistantProvider.query
@@ -56,7 +56,7 @@ def test_a_refused_key_through_keep_is_exit_1(monkeypatch: pytest.MonkeyPatch, e
 def test_doctor_finds_the_provider(light_providers_folder: None) -> None:
     code, out, _ = run("doctor")
     assert code == 0, out
-    resolved = "'openaiassistant' -> keep_openaiassistant.keep_provider.OpenaiassistantProvider"
+    resolved = "'openaiassistant' -> keep_openaiassistant.keep_adapter.provider.OpenaiassistantProvider"
     assert f"ok    ProvidersFactory resolves the type: {resolved}" in out
     # Keep 0.2.7's listing has no display names: the type is shown instead.
     assert re.search(

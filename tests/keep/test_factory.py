@@ -18,7 +18,7 @@ if not KEEP_PRESENT:
 from keep_openaiassistant import params
 from keep_openaiassistant.auth_config import OpenaiassistantProviderAuthConfig, form_fields
 from keep_openaiassistant.discovery import ENTRY, PROVIDER_TYPE, keep_providers_dir
-from keep_openaiassistant.keep_provider import OpenaiassistantProvider
+from keep_openaiassistant.keep_adapter.provider import OpenaiassistantProvider
 
 
 def factory() -> Any:

@@ -188,7 +188,7 @@ def test_foreach_reuses_one_engine_for_every_item(
 
     if "workflow_db_id" not in inspect.signature(Parser().parse).parameters:
         pytest.skip("Keep 0.2.7's foreach cannot iterate over a field of an AlertDto event")
-    from keep_openaiassistant import keep_provider
+    from keep_openaiassistant.keep_adapter import provider as keep_provider
 
     built: list[Any] = []
 

@@ -24,11 +24,11 @@ from keep.exceptions.provider_exception import ProviderException
 from keep.providers.base.base_provider import BaseProvider
 from keep.providers.models.provider_config import ProviderConfig, ProviderScope
 
-from . import __version__, params
-from .auth_config import OpenaiassistantProviderAuthConfig, build_auth_config, ignored_fields, to_settings
-from .engine import Assistant
-from .errors import AssistantError, ConfigurationError
-from .settings import Settings
+from .. import __version__, params
+from ..auth_config import OpenaiassistantProviderAuthConfig, build_auth_config, ignored_fields, to_settings
+from ..engine import Assistant
+from ..errors import AssistantError, ConfigurationError
+from ..settings import Settings
 
 __all__ = [
     "OpenaiassistantConfigError",
