@@ -4,27 +4,37 @@ Knows nothing of Keep. One :class:`Assistant` per provider instance: it owns one
 (one connection pool) and is safe to share between threads — every ``ask`` keeps its state on
 its own stack.
 
-    assistant = Assistant(Settings(api_key=..., assistant_id="asst_..."))
-    result = assistant.ask("Disk full on db-1", max_wait_time=60)
-    result.response, result.thread_id, result.run_id, result.usage
+    with Assistant(Settings(api_key=..., assistant_id="asst_...")) as assistant:
+        result = assistant.ask("Disk full on db-1", max_wait_time=60)
+        result.response, result.thread_id, result.run_id, result.usage
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import openai
 
-from .waiting import Clock, Deadline, Sleep
+from .backends.assistants import AssistantsBackend
+from .backends.responses import ResponsesBackend
+from .errors import ConfigurationError
 from .question import DEFAULT_MAX_WAIT_TIME, Backend, History, Question
 from .results import AskResult
 from .settings import Settings
+from .transport import bound_by_deadlines
+from .waiting import Clock, Deadline, Sleep
 from .wire import make_client
 
+#: The install check's whole budget (Keep's validate_scopes), retries included.
+ACCESS_CHECK_SECONDS = 8.0
+
+
 class Assistant:
+    """Ask questions with one configuration. A context manager; ``close()`` is idempotent and
+    closes the SDK client only when this object created it."""
+
     def __init__(
         self,
         settings: Settings,
@@ -35,19 +45,17 @@ class Assistant:
     ) -> None:
         settings.check()
         self.settings = settings
-        self.client = client or make_client(settings)
+        self._owns_client = client is None
+        if client is None:
+            client = make_client(settings)
+        else:
+            bound_by_deadlines(getattr(client, "_client", None))  # the SDK's httpx client, when it has one
+        self.client = client
         self._clock = clock
         self._sleep = sleep
-        self.backend = self._make_backend()
-
-    def _make_backend(self) -> Backend:
-        if self.settings.backend == "assistants":
-            from .backends.assistants import AssistantsBackend
-
-            return AssistantsBackend(self.settings, self.client, clock=self._clock, sleep=self._sleep)
-        from .backends.responses import ResponsesBackend
-
-        return ResponsesBackend(self.settings, self.client, clock=self._clock, sleep=self._sleep)
+        self._closed = False
+        backend_class = AssistantsBackend if settings.backend == "assistants" else ResponsesBackend
+        self.backend: Backend = backend_class(settings, client, clock=clock, sleep=sleep)
 
     def ask(
         self,
@@ -61,6 +69,13 @@ class Assistant:
         tool_outputs: Mapping[str, Any] | None = None,
         history: History = "full",
     ) -> AskResult:
+        """Ask one question and wait at most ``max_wait_time`` seconds, every request included.
+
+        Raises an :class:`~keep_openaiassistant.errors.AssistantError`; a KeyboardInterrupt
+        during the ask cancels the run and raises AskInterrupted.
+        """
+        if self._closed:
+            raise ConfigurationError("This Assistant is closed: create a new one.")
         question = Question(
             prompt=prompt,
             thread_id=thread_id or None,
@@ -75,7 +90,18 @@ class Assistant:
         return self.backend.ask(question, deadline)
 
     def check_access(self) -> dict[str, bool | str]:
-        return self.backend.check_access(Deadline(10.0, clock=self._clock, sleep=self._sleep))
+        """Cheap, side-effect-free checks for Keep's validate_scopes, within their own budget."""
+        return self.backend.check_access(Deadline(ACCESS_CHECK_SECONDS, clock=self._clock, sleep=self._sleep))
 
     def close(self) -> None:
-        self.client.close()
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -73,12 +73,15 @@ class ApiError(AssistantError):
         status_code: int | None = None,
         request_id: str | None = None,
         code: str | None = None,
+        retry_after: float | None = None,
         thread_id: str | None = None,
         run_id: str | None = None,
     ) -> None:
         self.status_code = status_code
         self.request_id = request_id
         self.code = code
+        #: The server's retry-after(-ms) hint in seconds, when it gave one.
+        self.retry_after = retry_after
         super().__init__(message, thread_id=thread_id, run_id=run_id)
 
 
@@ -87,7 +90,14 @@ class AuthenticationError(ApiError):
 
 
 class NotFoundError(ApiError):
-    """404: the assistant, thread, conversation or run does not exist for this key."""
+    """404: the assistant, thread, conversation or run does not exist for this key.
+
+    ``kind``: ``"object"`` (the API says the id does not exist), ``"url"`` (the path is not
+    served, e.g. a base_url without /v1) or ``"route"`` (a 404 that is not the API's own: the
+    server does not serve this endpoint).
+    """
+
+    kind: str = "object"
 
 
 class AssistantsApiShutDownError(NotFoundError):
@@ -97,13 +107,10 @@ class AssistantsApiShutDownError(NotFoundError):
 class RateLimitError(ApiError):
     """429 that outlasted the retries: the key's rate limit or quota is exhausted.
 
-    ``retry_after`` (seconds) is the server's hint when it gave one: set when the deadline
-    could not wait that long, so the step gave up at once instead of sleeping past it.
+    ``retry_after`` (seconds) is the server's hint when it gave one; when the deadline could
+    not wait that long, the step gave up at once instead of sleeping past it.
+    ``code == "insufficient_quota"``: the quota is used up; retrying does not help.
     """
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        self.retry_after = retry_after
-        super().__init__(message, **kwargs)
 
 
 class InvalidRequestError(ApiError):
@@ -121,7 +128,25 @@ class MalformedResponseError(ApiError):
 
 
 class ConnectionFailedError(AssistantError):
-    """No HTTP answer at all: refused, reset, DNS failure or a request timeout."""
+    """No HTTP answer at all: refused, reset, DNS failure or a request timeout.
+
+    ``reached_server`` is False when the request surely never reached the server (connection
+    refused, DNS): then even a request that starts a run may be re-sent. ``timed_out``: the
+    server accepted the request and sent no (complete) answer in time.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reached_server: bool = True,
+        timed_out: bool = False,
+        thread_id: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.reached_server = reached_server
+        self.timed_out = timed_out
+        super().__init__(message, thread_id=thread_id, run_id=run_id)
 
 
 class RunError(AssistantError):

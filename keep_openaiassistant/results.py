@@ -56,6 +56,8 @@ class AskResult:
     status: str
     backend: str  # "assistants" | "responses"
     messages: tuple[Message, ...] = ()
+    #: True when older history was left out (or a message cut) to keep ``messages`` bounded.
+    messages_truncated: bool = False
     usage: Usage = field(default_factory=Usage)
     citations: tuple[Citation, ...] = ()
     files: tuple[str, ...] = ()
@@ -73,6 +75,7 @@ class AskResult:
             "status": self.status,
             "backend": self.backend,
             "messages": [{"role": m.role, "content": m.content} for m in self.messages],
+            "messages_truncated": self.messages_truncated,
             "usage": dataclasses.asdict(self.usage),
             "citations": [dataclasses.asdict(c) for c in self.citations],
             "files": list(self.files),
@@ -80,3 +83,31 @@ class AskResult:
             "assistant_id": self.assistant_id,
             "model": self.model,
         }
+
+
+#: The marker that ends a message cut to fit the history's byte budget.
+CUT_MARKER = " … [cut to keep the step result small]"
+
+
+def bound_messages(messages: tuple[Message, ...], max_bytes: int) -> tuple[tuple[Message, ...], bool]:
+    """The newest messages whose contents fit in ``max_bytes`` (UTF-8), oldest first, and
+    whether anything was left out.
+
+    Keep stores every step result with every execution, so the history is bounded; the answer
+    itself is always in ``raw_response``. When even the newest message does not fit, its
+    content is cut (at a character boundary) and ends with :data:`CUT_MARKER`.
+    """
+    kept: list[Message] = []
+    left = max_bytes
+    for message in reversed(messages):
+        size = len(message.content.encode("utf-8"))
+        if size <= left:
+            kept.append(message)
+            left -= size
+            continue
+        if not kept:  # the newest alone is too big: keep its beginning
+            budget = max(0, left - len(CUT_MARKER.encode("utf-8")))
+            head = message.content.encode("utf-8")[:budget].decode("utf-8", errors="ignore")
+            kept.append(dataclasses.replace(message, content=head + CUT_MARKER))
+        return tuple(reversed(kept)), True
+    return tuple(reversed(kept)), False

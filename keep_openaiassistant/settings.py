@@ -27,7 +27,8 @@ class Settings:
     instructions: str | None = None
     vector_store_ids: tuple[str, ...] = ()
     code_interpreter: bool = False
-    # Transport knobs (not in Keep's form; sensible for an incident tool).
+    # Transport knobs (not in Keep's form; sensible for an incident tool). Retries happen
+    # within the step's deadline (keep_openaiassistant.waiting), never past it.
     max_retries: int = 2
     connect_timeout: float = 5.0
     # A stream that stays silent this long is given up for polling (bounds deadline overshoot).
@@ -35,6 +36,9 @@ class Settings:
     # Start polling fast; the server's openai-poll-after-ms hint takes over when present.
     first_poll_interval: float = 0.05
     max_poll_interval: float = 1.0
+    # The result's ``messages`` hold at most this many bytes of history (UTF-8), newest kept:
+    # Keep stores every step result with every execution.
+    max_history_bytes: int = 64 * 1024
 
     @property
     def backend(self) -> str:

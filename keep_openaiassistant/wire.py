@@ -10,7 +10,12 @@ OpenAPI spec's field names.
 
 ``X-Stainless-Raw-Response`` is the SDK's own switch behind ``with_raw_response`` (present
 from 1.0 to 3.x): it makes the SDK return the HTTP response, so the backends can read the
-``openai-poll-after-ms`` header.
+``openai-poll-after-ms`` header, and the body is read here, strictly: a reply that is not the
+API's (HTML, not JSON, not an object, invalid UTF-8, oversized) is a MalformedResponseError
+that says what came back, never a crash.
+
+The SDK's own retries are off (``max_retries=0`` on every request): :mod:`.waiting` retries
+within the deadline. Every message built here is scrubbed of the key (:mod:`.secrets`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import socket
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +31,9 @@ from typing import Any
 import openai
 
 from . import errors
+from .secrets import Scrubber
 from .settings import Settings
+from .transport import bound_by_deadlines
 
 log = logging.getLogger("keep_openaiassistant")
 
@@ -43,16 +50,27 @@ def _http_module() -> Any:
 _http = _http_module()
 STREAM_BREAKS: tuple[type[BaseException], ...] = (_http.HTTPError, _http.StreamError, openai.APIConnectionError)
 
+#: The largest reply body read as JSON. An API object is kilobytes; a page of 100 messages of a
+#: long thread a few megabytes. More is not the API.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
 
 def make_client(settings: Settings) -> openai.OpenAI:
-    """One SDK client per provider instance: thread-safe, one connection pool, reused."""
+    """One SDK client per provider instance: thread-safe, one connection pool, reused.
+
+    The SDK's retries are off (:mod:`.waiting` retries within the deadline) and its sockets
+    obey the deadline of the ask that uses them (:mod:`.transport`).
+    """
+    http_client = openai.DefaultHttpxClient()
+    bound_by_deadlines(http_client)
     return openai.OpenAI(
         api_key=settings.api_key,
         organization=settings.organization_id or None,
         project=settings.project_id or None,
         base_url=settings.base_url or None,
-        max_retries=settings.max_retries,
+        max_retries=0,
         timeout=openai.Timeout(60.0, connect=settings.connect_timeout),
+        http_client=http_client,
     )
 
 
@@ -74,8 +92,8 @@ class Event:
     data: dict[str, Any]
 
 
-class StreamInterrupted(Exception):
-    """Internal: the stream ended before its terminal event (cut, reset, or silent too long).
+class StreamInterrupted(Exception):  # noqa: N818 - internal signal
+    """Internal: the stream ended before its terminal event (cut, reset, garbage, or silent too long).
 
     Not part of the public tree: the backends recover (poll or resume) and only raise a
     public error when recovery is impossible.
@@ -85,8 +103,9 @@ class StreamInterrupted(Exception):
 class EventStream:
     """Iterate :class:`Event` objects; ``close()`` releases the connection. Use as a context manager."""
 
-    def __init__(self, sdk_stream: Any) -> None:
+    def __init__(self, sdk_stream: Any, *, describe: Any = None) -> None:
         self._stream = sdk_stream
+        self._describe = describe
 
     def __iter__(self) -> Iterator[Event]:
         try:
@@ -97,47 +116,29 @@ class EventStream:
         except STREAM_BREAKS as exc:
             # SDK 3.x wraps read timeouts/resets as APITimeoutError/APIConnectionError.
             raise StreamInterrupted(f"{type(exc).__name__}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise StreamInterrupted("the stream held bytes that are not UTF-8") from exc
 
     def json_body(self) -> dict[str, Any] | None:
-        """The reply as JSON when the server answered the stream request without SSE, else None.
+        """The reply as a JSON object when the server answered the stream request without SSE, else None.
 
         A server that ignores ``stream: true`` answers with the plain object (e.g. the run);
-        the SSE decoder would silently yield nothing from it. Call before iterating.
+        the SSE decoder would silently yield nothing from it. Anything else that is not SSE
+        (HTML, an empty body, text) is a MalformedResponseError. Call before iterating.
         """
         response = getattr(self._stream, "response", None)
         if response is None or "text/event-stream" in response.headers.get("content-type", ""):
             return None
         try:
-            data = json.loads(response.read())
-        except ValueError:
-            return None
+            body = response.read()
+            return parse_body(body, response.headers.get("content-type", ""), describe=self._describe)
         finally:
             self.close()
-        return data if isinstance(data, dict) else None
-
-    def abort(self) -> None:
-        """Shut the connection down now, from any thread: a read blocked in ``__iter__`` wakes
-        and raises StreamInterrupted. A deadline watchdog's tool: a read timeout restarts
-        with every event, so it cannot end a stream at a fixed time.
-
-        Uses the transport's ``network_stream`` extension (httpcore and httpcore2); with a
-        transport that has none (e.g. a mock) it only closes the stream.
-        """
-        response = getattr(self._stream, "response", None)
-        network = (getattr(response, "extensions", None) or {}).get("network_stream")
-        sock = network.get_extra_info("socket") if network is not None else None
-        try:
-            if sock is not None:
-                sock.shutdown(socket.SHUT_RDWR)
-                return
-        except OSError:  # already closed
-            return
-        self.close()
 
     def close(self) -> None:
         try:
             self._stream.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
             log.debug("closing a broken stream failed", exc_info=True)
 
     def __enter__(self) -> EventStream:
@@ -166,7 +167,7 @@ class _EventSource(openai.Stream[object]):
                     continue  # the body ends right after it: read on, so the connection is reused
                 try:
                     data = json.loads(sse.data) if sse.data else {}
-                except ValueError:
+                except (ValueError, RecursionError):
                     data = {"value": sse.data}
                 if not isinstance(data, dict):
                     data = {"value": data}
@@ -175,19 +176,83 @@ class _EventSource(openai.Stream[object]):
             self.response.close()
 
 
-class Wire:
-    """JSON calls and SSE streams on one SDK client; SDK errors become :mod:`errors` types."""
+class _Describe:
+    """Says what a request was, for messages: 'POST /threads/runs' on base_url."""
 
-    def __init__(self, client: openai.OpenAI, *, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, method: str, path: str, base_url: str) -> None:
+        self.method, self.path, self.base_url = method, path, base_url
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def parse_body(body: bytes, content_type: str, *, describe: Any = None) -> dict[str, Any]:
+    """A reply body as a JSON object, or MalformedResponseError saying what came back instead."""
+    what = f"{describe} answered with " if describe is not None else "The server answered with "
+    base_url = getattr(describe, "base_url", "")
+    advice = (
+        f" What to do: check that base_url ({base_url or 'default'}) points at an OpenAI-compatible API "
+        "(it usually ends in /v1) and that no proxy or login page stands in between."
+    )
+    if len(body) > MAX_BODY_BYTES:
+        raise errors.MalformedResponseError(
+            f"{what}{len(body):,} bytes, more than any API object ({MAX_BODY_BYTES:,} bytes at most).{advice}"
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.MalformedResponseError(f"{what}bytes that are not UTF-8 text.{advice}") from None
+    if not text.strip():
+        raise errors.MalformedResponseError(f"{what}an empty body.{advice}")
+    lowered = text.lstrip()[:200].lower()
+    if "html" in content_type or lowered.startswith(("<!doctype html", "<html")):
+        raise errors.MalformedResponseError(f"{what}an HTML page, not JSON.{advice}")
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise errors.MalformedResponseError(f"{what}JSON nested too deeply to be an API object.{advice}") from None
+    except ValueError:
+        raise errors.MalformedResponseError(f"{what}text that is not JSON: {_excerpt(text)!r}.{advice}") from None
+    if not isinstance(data, dict):
+        raise errors.MalformedResponseError(
+            f"{what}JSON that is a {type(data).__name__}, not an object as every API reply is.{advice}"
+        )
+    return data
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Wire:
+    """JSON calls and SSE streams on one SDK client; SDK errors become :mod:`errors` types.
+
+    One attempt per call: the SDK never retries (:mod:`.waiting` does). ``secrets`` are masked
+    in every message built from a server's reply.
+    """
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        *,
+        headers: Mapping[str, str] | None = None,
+        secrets: tuple[str | None, ...] = (),
+        connect_timeout: float = 5.0,
+    ) -> None:
         self.client = client
         self._headers = dict(headers or {})
+        self._scrub = Scrubber((getattr(client, "api_key", None), *secrets))
+        self._connect_timeout = connect_timeout
+        self.base_url = str(client.base_url)
 
     def _options(self, query: Mapping[str, Any] | None, timeout: float | None, raw: bool) -> dict[str, Any]:
-        options: dict[str, Any] = {"headers": {**self._headers, **(_RAW if raw else {})}}
+        options: dict[str, Any] = {"headers": {**self._headers, **(_RAW if raw else {})}, "max_retries": 0}
         if query:
             options["params"] = {k: v for k, v in query.items() if v is not None}
         if timeout is not None:
-            options["timeout"] = openai.Timeout(max(timeout, 0.001), connect=min(5.0, max(timeout, 0.001)))
+            timeout = max(timeout, 0.001)
+            options["timeout"] = openai.Timeout(timeout, connect=min(self._connect_timeout, timeout))
         return options
 
     def call(
@@ -198,13 +263,12 @@ class Wire:
         body: Mapping[str, Any] | None = None,
         query: Mapping[str, Any] | None = None,
         timeout: float | None = None,
-        max_retries: int | None = None,
         context: Mapping[str, str | None] | None = None,
+        **_: Any,
     ) -> Reply:
-        """One JSON request. ``context`` (thread_id/run_id) goes into any error raised."""
+        """One JSON request, one attempt. ``context`` (thread_id/run_id) goes into any error raised."""
         options = self._options(query, timeout, raw=True)
-        if max_retries is not None:
-            options["max_retries"] = max_retries
+        describe = _Describe(method, path, self.base_url)
         try:
             if method == "GET":
                 raw = self.client.get(path, cast_to=object, options=options)
@@ -212,10 +276,22 @@ class Wire:
                 raw = self.client.delete(path, cast_to=object, options=options)
             else:
                 raw = self.client.post(path, cast_to=object, body=None if body is None else dict(body), options=options)
+            content = raw.content
         except openai.OpenAIError as exc:
-            raise translate(exc, method=method, path=path, **(context or {})) from exc
-        data = raw.parse()
-        return Reply(data if isinstance(data, dict) else {"value": data}, raw.headers)
+            raise self.translate(exc, method=method, path=path, **(context or {})) from exc
+        except STREAM_BREAKS as exc:  # the body broke off after the headers
+            raise errors.ConnectionFailedError(
+                f"{method} {path}: the reply broke off before its end ({type(exc).__name__}). What to do: check the "
+                "network between Keep and the server, then retry the step.",
+                **_ids(context),
+            ) from exc
+        try:
+            data = parse_body(content, raw.headers.get("content-type", ""), describe=describe)
+        except errors.MalformedResponseError as exc:
+            raise errors.MalformedResponseError(
+                self._scrub(exc.message), status_code=raw.http_response.status_code, **_ids(context)
+            ) from None
+        return Reply(data, raw.headers)
 
     def stream(
         self,
@@ -225,17 +301,11 @@ class Wire:
         body: Mapping[str, Any] | None = None,
         query: Mapping[str, Any] | None = None,
         read_timeout: float | None = None,
-        max_retries: int | None = None,
         context: Mapping[str, str | None] | None = None,
+        **_: Any,
     ) -> EventStream:
-        """Open an SSE stream. Errors before the first byte raise like :meth:`call`.
-
-        ``max_retries=0`` for requests that must never be sent twice (a POST that may already
-        have started a run when its reply timed out); the caller retries what is safe.
-        """
+        """Open an SSE stream, one attempt. Errors before the first byte raise like :meth:`call`."""
         options = self._options(query, read_timeout, raw=False)
-        if max_retries is not None:
-            options["max_retries"] = max_retries
         try:
             if method == "GET":
                 sdk_stream = self.client.get(
@@ -251,8 +321,29 @@ class Wire:
                     stream_cls=_EventSource,
                 )
         except openai.OpenAIError as exc:
-            raise translate(exc, method=method, path=path, **(context or {})) from exc
-        return EventStream(sdk_stream)
+            raise self.translate(exc, method=method, path=path, **(context or {})) from exc
+        return EventStream(sdk_stream, describe=_Describe(method, path, self.base_url))
+
+    def translate(
+        self,
+        exc: BaseException,
+        *,
+        method: str = "",
+        path: str = "",
+        thread_id: str | None = None,
+        run_id: str | None = None,
+    ) -> errors.AssistantError:
+        """An SDK error as the public tree's, with advice for its cause, the secrets masked."""
+        error = translate(exc, method=method, path=path, base_url=self.base_url, thread_id=thread_id, run_id=run_id)
+        scrubbed = self._scrub(error.message)
+        if scrubbed != error.message:
+            error.args = (scrubbed,)
+        return error
+
+
+def _ids(context: Mapping[str, str | None] | None) -> dict[str, str | None]:
+    context = context or {}
+    return {"thread_id": context.get("thread_id"), "run_id": context.get("run_id")}
 
 
 _STATUS_ERRORS: dict[int, type[errors.ApiError]] = {
@@ -268,10 +359,27 @@ _STATUS_ERRORS: dict[int, type[errors.ApiError]] = {
 _ADVICE: dict[type[errors.ApiError], str] = {
     errors.AuthenticationError: "check api_key, organization_id and project_id in the provider config",
     errors.NotFoundError: "check the id in the provider config or step, and that it belongs to this key's project",
-    errors.RateLimitError: "wait and retry the step, or raise the key's rate limit or quota",
+    errors.RateLimitError: "wait and retry the step, or raise the key's rate limit",
     errors.InvalidRequestError: "check the step parameters named in the message",
     errors.ServerError: "the server failed; retry the step (Keep: on-failure retry)",
 }
+
+#: OpenAI's answer to a path it does not serve, e.g. a base_url without /v1.
+_INVALID_URL = re.compile(r"^Invalid URL\b", re.IGNORECASE)
+#: OpenAI's answer for an object that does not exist: "No assistant found with id 'asst_x'."
+_NO_OBJECT = re.compile(r"\bNo \w+ found\b|\bnot found\b.*\b[a-z]+_[A-Za-z0-9]{4,}|\bdoes not exist\b", re.IGNORECASE)
+
+
+def not_found_kind(exc: openai.APIStatusError) -> str:
+    """Which 404 this is: ``"url"`` (the path is not served: often base_url without /v1),
+    ``"object"`` (the API says the id does not exist) or ``"route"`` (a 404 that is not the
+    API's own: a proxy or a server that does not serve this endpoint at all)."""
+    message = _api_message(exc)
+    if message is None:
+        return "route"
+    if _INVALID_URL.search(message):
+        return "url"
+    return "object" if _NO_OBJECT.search(message) else "route"
 
 
 def translate(
@@ -279,46 +387,124 @@ def translate(
     *,
     method: str = "",
     path: str = "",
+    base_url: str = "",
     thread_id: str | None = None,
     run_id: str | None = None,
 ) -> errors.AssistantError:
-    """Map an SDK error to the public tree. The message never contains request headers or keys."""
+    """Map an SDK error to the public tree. The message never contains request headers."""
     ids = {"thread_id": thread_id, "run_id": run_id}
+    request = f"{method} {path}".strip() or "The request"
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         cls = _STATUS_ERRORS.get(status, errors.ServerError if status >= 500 else errors.ApiError)
         code = getattr(exc, "code", None)
-        detail = _server_message(exc)
+        detail = _sentence_body(_server_message(exc))
         request_id = getattr(exc, "request_id", None)
         advice = _ADVICE.get(cls, "see the server's message")
+        if cls is errors.NotFoundError:
+            kind = not_found_kind(exc)
+            if kind == "url":
+                advice = _url_advice(base_url)
+            elif kind == "route":
+                advice = (
+                    f"the server at {base_url or 'base_url'} does not serve this endpoint: check base_url, "
+                    "and that the server speaks this API"
+                )
+        elif cls is errors.RateLimitError and code == "insufficient_quota":
+            advice = "the key's quota is used up, and retrying will not help: check the plan and billing of the key"
         message = (
-            f"{method} {path} answered HTTP {status}{f' {code}' if code else ''}: {detail}"
+            f"{request} answered HTTP {status}{f' {code}' if code else ''}: {detail}"
             f"{_where(ids)}. What to do: {advice}."
             f"{f' (request id {request_id})' if request_id else ''}"
         )
-        return cls(message, status_code=status, request_id=request_id, code=code, **ids)
+        error = cls(message, status_code=status, request_id=request_id, code=code, retry_after=_retry_after(exc), **ids)
+        if isinstance(error, errors.NotFoundError):
+            error.kind = not_found_kind(exc)
+        return error
     if isinstance(exc, openai.APITimeoutError):
         return errors.ConnectionFailedError(
-            f"{method} {path} got no answer before the request timeout{_where(ids)}. "
-            "What to do: check that base_url is reachable from Keep and retry the step.",
+            f"{request} got no answer in time: the server accepted the connection but sent no (complete) reply"
+            f"{_where(ids)}. What to do: check that base_url ({base_url or 'default'}) is the API and is not "
+            "overloaded, then retry the step.",
+            timed_out=True,
+            reached_server=True,
             **ids,
         )
     if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        never = _never_connected(exc)
         return errors.ConnectionFailedError(
-            f"{method} {path} could not reach the server ({exc.__cause__ or exc}){_where(ids)}. "
-            "What to do: check base_url and the network between Keep and the server, then retry.",
+            f"{request} could not {'reach' if never else 'complete with'} the server at {base_url or 'base_url'} "
+            f"({_sentence_body(str(cause)) or type(cause).__name__}){_where(ids)}. What to do: check base_url and "
+            "the network between Keep and the server, then retry.",
+            reached_server=not never,
             **ids,
         )
-    return errors.AssistantError(f"{method} {path} failed: {exc}{_where(ids)}", **ids)
+    return errors.AssistantError(f"{request} failed: {exc}{_where(ids)}", **ids)
 
 
-def _server_message(exc: openai.APIStatusError) -> str:
+def _url_advice(base_url: str) -> str:
+    if base_url and not re.search(r"/v\d+/?$", base_url):
+        return (
+            f"base_url {base_url} lacks the API version path: OpenAI-compatible APIs live under /v1, "
+            f"so set base_url to {base_url.rstrip('/')}/v1"
+        )
+    return f"the server at {base_url or 'base_url'} does not serve this path: check base_url"
+
+
+def _api_message(exc: openai.APIStatusError) -> str | None:
+    """The API's own error message (``{"error": {"message": ...}}``), or None for any other body."""
     body = exc.body
     if isinstance(body, dict):
         inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str) and inner.get("message"):
             return str(inner["message"])
-    return str(getattr(exc, "message", "") or exc)
+    return None
+
+
+def _server_message(exc: openai.APIStatusError) -> str:
+    message = _api_message(exc)
+    if message is not None:
+        return message
+    body = exc.body
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("message") or body.get("error")
+        if detail:
+            return _excerpt(str(detail), 200)
+    response = getattr(exc, "response", None)
+    content_type = str(getattr(response, "headers", {}).get("content-type", "")) if response is not None else ""
+    if "html" in content_type:
+        return "an HTML page instead of the API's error object"
+    text = str(body) if isinstance(body, str) and body else ""
+    return _excerpt(text, 200) if text else "no detail"
+
+
+def _sentence_body(text: str) -> str:
+    """A server's text as the middle of our sentence: trimmed, without its final full stop."""
+    return " ".join(str(text).split()).rstrip(".").rstrip()
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    """The server's retry-after(-ms) hint, in seconds."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value:
+            try:
+                return max(0.0, float(value) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the request surely never reached the server (connection refused, DNS)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if any(cls.__name__ == "ConnectError" for cls in type(seen).__mro__):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _where(ids: Mapping[str, str | None]) -> str:

@@ -18,7 +18,9 @@ does not stream, the run is polled (``GET /threads/{t}/runs/{r}``) at
 listed with ``GET /threads/{t}/messages?run_id=R&order=asc`` (on a continued thread they are
 taken from the history listing when it surely holds them all). "Does not stream" is either a
 server that answers ``stream: true`` with the plain run object, or one that refuses it with a
-400 about ``stream``: the backend then remembers to create runs plainly and poll.
+400 about ``stream``: the backend then creates runs plainly and polls, for a while
+(:class:`.base.StreamingSwitch`). With ``history: none`` a continued thread costs ONE request:
+``messages`` then holds this turn only.
 
 The prompt is asked once. Each run carries ``metadata.keep_ask_id`` (a random id per
 question): if the stream broke before the run id arrived, the run is found among the thread's
@@ -38,16 +40,16 @@ Policies:
   answers every pending call by function name, the outputs are submitted (streamed) and the
   run goes on, as often as it asks; otherwise the run is cancelled and ActionRequiredError
   lists the calls.
-- ``max_wait_time`` is a hard deadline: a watchdog aborts a stream at it (a read timeout
-  restarts with every event, so it cannot); on expiry the run is cancelled (``POST .../cancel``), the cancel confirmed for at most
-  :data:`CANCEL_CONFIRM_SECONDS`, and DeadlineExceededError raised; nothing of ours is left
-  running. A run that completed in that very moment is returned instead. Single requests get
-  at least 2 s (a poll just before the deadline may end up to that much after it).
+- ``max_wait_time`` is a hard deadline over every request and retry (:mod:`..waiting`): on
+  expiry the run is cancelled (``POST .../cancel``), the cancel confirmed for at most
+  :data:`.base.CANCEL_CONFIRM_SECONDS`, and DeadlineExceededError raised; nothing of ours is
+  left running. A run that completed in that very moment is returned instead.
 - Busy thread (400 "already has an active run run_Y" or "Can't add messages ... while a run
   run_Y is active"): run_Y belongs to someone else, so it is never cancelled. We poll it until
   it ends, then retry; ThreadBusyError if the deadline passes first. Concurrent asks on one
   thread thus take turns.
-- 404 from api.openai.com: OpenAI shut the Assistants API down on 2026-08-26;
+- 404 from api.openai.com, or a 404 that is not the API's own (a server or proxy that does not
+  serve these endpoints): OpenAI shut the Assistants API down on 2026-08-26;
   AssistantsApiShutDownError says how to switch to the Responses backend.
 
 One backend serves many threads at once: all per-question state lives in a :class:`_Ask`.
@@ -56,102 +58,95 @@ One backend serves many threads at once: all per-question state lives in a :clas
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-import openai
-
 from .. import errors
-from ..waiting import WATCHDOG, Clock, Deadline, PollInterval, Sleep
 from ..question import Question
-from ..results import AskResult, Message, Usage
-from ..settings import Settings
-from ..wire import ASSISTANTS_BETA, EventStream, StreamInterrupted, Wire
-from .assistants_output import (
-    busy_run_id,
-    ended_error,
-    is_openai_host,
-    render,
-    shutdown_error,
-)
+from ..results import AskResult, Message, Usage, bound_messages
+from ..waiting import Deadline, OutOfTime, follow_stream
+from ..wire import ASSISTANTS_BETA, EventStream, Reply, StreamInterrupted
+from .assistants_output import busy_run_id, ended_error, is_openai_host, render, shutdown_error
 from .assistants_stream import TERMINAL_STATUSES, RunStreamState
-from .common import (
-    build_response,
-    normalize_format,
-    pending_calls_answerable,
-    read_timeout,
-    refuses_streaming,
-    request_timeout,
-    tool_output_text,
-)
+from .base import CANCEL_CONFIRM_SECONDS, MESSAGES_PAGE, AskBase, BackendBase
+from .common import build_response, check_format, normalize_format, pending_calls_answerable, tool_output_text
 
 log = logging.getLogger("keep_openaiassistant")
 
-#: After a deadline cancel, how long we wait for the server to confirm ``cancelled``.
-CANCEL_CONFIRM_SECONDS = 1.0
-#: The API's largest page; the contract's ``messages`` of a continued thread are the newest this many.
-MESSAGES_PAGE = 100
+#: The Assistants API's limit on a message's content and on instructions (characters).
+MAX_CONTENT_CHARS = 256_000
 
 
-class AssistantsBackend:
-    """The :class:`~keep_openaiassistant.engine.Backend` for the Assistants API v2."""
+class AssistantsBackend(BackendBase):
+    """The :class:`~keep_openaiassistant.question.Backend` for the Assistants API v2."""
 
     name = "assistants"
-
-    def __init__(
-        self, settings: Settings, client: openai.OpenAI, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
-    ) -> None:
-        self.settings = settings
-        self.client = client
-        self.wire = Wire(client, headers=ASSISTANTS_BETA)
-        self.clock = clock
-        self.sleep = sleep
-        # Cleared for good when the server answers a streamed request with "stream not supported":
-        # from then on runs are created plainly and polled, saving a refused request per question.
-        self.streams = True
+    headers = ASSISTANTS_BETA
 
     def ask(self, question: Question, deadline: Deadline) -> AskResult:
         with self._shutdown_translated():
-            return _Ask(self, question, deadline).run()
+            return super().ask(question, deadline)
 
-    def check_access(self, deadline: Deadline) -> dict[str, bool | str]:
-        """GET the assistant: proves the key, the server and the assistant id in one request."""
-        assistant_id = self.settings.assistant_id or ""
-        try:
-            with self._shutdown_translated():
-                self.wire.call("GET", f"/assistants/{assistant_id}", timeout=10.0)
-        except errors.AuthenticationError as exc:
-            return {"authenticated": exc.message, "assistant": "not checked: the key was refused"}
-        except errors.NotFoundError as exc:  # includes the shutdown
-            return {"authenticated": True, "assistant": exc.message}
-        except errors.AssistantError as exc:
-            return {"authenticated": exc.message, "assistant": exc.message}
-        return {"authenticated": True, "assistant": True}
+    def new_ask(self, question: Question, deadline: Deadline) -> _Ask:
+        return _Ask(self, question, deadline)
+
+    def check_question(self, question: Question) -> None:
+        super().check_question(question)
+        thread_id = question.thread_id
+        if thread_id and not thread_id.startswith("thread_"):
+            kind = (
+                "a Responses API conversation, and this provider uses the Assistants API, whose threads are thread_..."
+                if thread_id.startswith("conv_")
+                else "not an Assistants API thread id (thread_...)"
+            )
+            raise errors.ConfigurationError(
+                f"thread_id {thread_id[:60]!r} is {kind}; threads and conversations do not carry over. What to do: "
+                "pass the thread_id of an earlier step of this provider, or leave it empty to start a new thread.",
+                field="thread_id",
+            )
+        for field, text in (("prompt", question.prompt), ("additional_instructions", question.additional_instructions)):
+            if text and len(text) > MAX_CONTENT_CHARS:
+                raise errors.ConfigurationError(
+                    f"{field} has {len(text):,} characters; the Assistants API takes at most {MAX_CONTENT_CHARS:,}. "
+                    "What to do: shorten it (e.g. send the alert's summary, not its whole payload).",
+                    field=field,
+                )
+        check_format(question.structured_output_format)
+
+    def access_probe(self) -> tuple[str, str]:
+        return f"/assistants/{self.settings.assistant_id or ''}", "assistant"
+
+    def access_not_found(self, exc: errors.NotFoundError) -> str:
+        return self._explained(exc).message
+
+    def _explained(self, exc: errors.NotFoundError) -> errors.NotFoundError:
+        """A 404 where the Assistants API is not served at all gets the migration advice."""
+        if isinstance(exc, errors.AssistantsApiShutDownError):
+            return exc
+        if is_openai_host(self.client) or exc.kind == "route":
+            return shutdown_error(exc, assistant_id=self.settings.assistant_id, openai_host=is_openai_host(self.client))
+        return exc
 
     @contextmanager
     def _shutdown_translated(self) -> Iterator[None]:
         try:
             yield
-        except errors.AssistantsApiShutDownError:
-            raise
         except errors.NotFoundError as exc:
-            if is_openai_host(self.client):
-                raise shutdown_error(exc, assistant_id=self.settings.assistant_id) from exc
-            raise
+            explained = self._explained(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
 
 
-class _Ask:
+class _Ask(AskBase):
     """One question's state: its own stack, so one backend serves many threads at once."""
 
+    noun = "run"
+
     def __init__(self, backend: AssistantsBackend, question: Question, deadline: Deadline) -> None:
-        self.backend = backend
-        self.settings = backend.settings
-        self.wire = backend.wire
-        self.question = question
-        self.deadline = deadline
+        super().__init__(backend, question, deadline)
         self.state = RunStreamState(thread_id=question.thread_id)
         self.ask_id = uuid.uuid4().hex[:16]
         self.new_thread = question.thread_id is None
@@ -161,24 +156,36 @@ class _Ask:
         # Set when a plain (not streamed) POST just returned the run: its poll hint, "" if none.
         self.fresh_hint: str | None = None
 
+    @property
+    def thread_id(self) -> str | None:  # type: ignore[override]
+        return self.state.thread_id
+
+    @property
+    def run_id(self) -> str | None:  # type: ignore[override]
+        return self.state.run_id
+
     # -- the flow ---------------------------------------------------------------------------
 
     def run(self) -> AskResult:
         try:
-            self._start()
-            while True:
-                if not self.state.finished:
-                    self._poll()
-                if self.state.status != "requires_action":
-                    break
-                calls = self.state.pending_tool_calls()
-                if not pending_calls_answerable(self.question.tool_outputs, [c["name"] for c in calls]):
-                    self._refuse_action(calls)
-                if self.deadline.expired:  # a model that calls functions forever meets the deadline here
-                    self._expire()
-                self._submit_tool_outputs(calls)
+            try:
+                self._start()
+                while True:  # one round per batch of function calls; the deadline ends it in _poll
+                    if not self.state.finished:
+                        self._poll()
+                    if self.state.status != "requires_action":
+                        break
+                    calls = self.state.pending_tool_calls()
+                    if not pending_calls_answerable(self.question.tool_outputs, [c["name"] for c in calls]):
+                        self._refuse_action(calls)
+                    if self.deadline.expired:  # a model that calls functions forever meets the deadline here
+                        self._expire()
+                    self._submit_tool_outputs(calls)
+            except OutOfTime as exc:
+                self._out_of_time(exc)
         except _LateAnswer:
-            log.info("the run completed while being cancelled at the deadline", extra=self._extra())
+            log.info("the run completed while being cancelled at the deadline", extra=self.extra())
+            self.deadline = self.grace or self.deadline  # read it within the cancel's grace period
         return self._result()
 
     def _start(self) -> None:
@@ -186,11 +193,7 @@ class _Ask:
         if self.new_thread and self.question.additional_instructions:
             self._create_thread()
         path, body = self._create_request()
-        while True:
-            if self.deadline.expired:
-                if self.waited_for is not None:
-                    self._raise_busy(self.waited_for)
-                self._expire()
+        while True:  # a busy thread: wait for the other run to end, then send again
             try:
                 self._send(path, body)
             except errors.InvalidRequestError as exc:
@@ -210,41 +213,40 @@ class _Ask:
         ``additional_instructions``; only ``POST /threads/{id}/runs`` does. So a new thread with
         additional instructions costs one more request.
         """
-        reply = self.wire.call(
-            "POST",
-            "/threads",
-            body={
-                "messages": [{"role": "user", "content": self.question.prompt}],
-                "metadata": {"keep_ask_id": self.ask_id},
-            },
-            timeout=request_timeout(self.deadline),
-        )
-        self.state.thread_id = str(reply.data["id"])
+        body = {"messages": [{"role": "user", "content": self.question.prompt}], "metadata": {"keep_ask_id": self.ask_id}}
+        reply = self.call("POST", "/threads", body=body, resend="unsent")
+        thread_id = reply.data.get("id")
+        if not isinstance(thread_id, str) or not thread_id:
+            raise errors.MalformedResponseError(
+                f"POST /threads answered without a thread id. What to do: check that base_url "
+                f"({self.wire.base_url}) serves the Assistants API."
+            )
+        self.state.thread_id = thread_id
 
     def _send(self, path: str, body: dict[str, Any]) -> None:
-        """POST a request that starts or resumes the run (streamed if the server streams) and follow it."""
-        if self.backend.streams:
-            try:
-                stream = self.wire.stream(
-                    "POST",
-                    path,
-                    body=body,
-                    read_timeout=read_timeout(self.settings, self.deadline),
-                    context=self._ids(),
-                )
-            except errors.InvalidRequestError as exc:
-                if not refuses_streaming(exc):
-                    raise
-                log.warning("the server refuses to stream; this backend polls from now on", extra=self._extra())
-                self.backend.streams = False
-            else:
-                log.info("run streaming", extra=self._extra(ask_id=self.ask_id, path=path))
-                self._consume(stream)
-                return
-        reply = self.wire.call("POST", path, body=body, timeout=request_timeout(self.deadline), context=self._ids())
+        """POST a request that starts or resumes the run (streamed if the server streams) and follow it.
+
+        A continued thread's run may be re-sent after a lost reply: the run is tagged with this
+        ask's id, and a re-sent request that finds it ("busy with run_Y" — our own) follows it.
+        A new thread's create-and-run is re-sent only when the server surely did not get it.
+        """
+        opened = self.open(path, body, resend="unsent" if self.state.thread_id is None else "any")
+        if not isinstance(opened, Reply):
+            log.info("run streaming", extra=self.extra(ask_id=self.ask_id, path=path))
+            self._consume(opened)
+            return
+        self._take_run(opened)
+        self.fresh_hint = opened.poll_after_ms or ""  # the run was just seen: wait before the first poll
+        log.info("run polled", extra=self.extra(ask_id=self.ask_id, path=path))
+
+    def _take_run(self, reply: Reply) -> None:
+        if not reply.data.get("id") or not reply.data.get("status"):
+            raise errors.MalformedResponseError(
+                f"The server answered the run request without a run (no id or status) {self._where()}. What to do: "
+                f"check that base_url ({self.wire.base_url}) serves the Assistants API v2.",
+                **self.ids(),
+            )
         self.state.update_run(reply.data)
-        self.fresh_hint = reply.poll_after_ms or ""  # the run was just seen: wait before the first poll
-        log.info("run polled", extra=self._extra(ask_id=self.ask_id, path=path))
 
     def _create_request(self) -> tuple[str, dict[str, Any]]:
         q = self.question
@@ -269,16 +271,12 @@ class _Ask:
         state = self.state
         plain = stream.json_body()
         if plain is not None:  # the server ignored stream=true and answered with the run
-            state.update_run(plain)
+            self._take_run(Reply(plain, {}))
             self._note_fallback("the server does not stream")
             return
-        # The read timeout restarts with every event; the watchdog ends the stream at the deadline.
         try:
-            with stream, WATCHDOG.guard(self.deadline.remaining(), stream.abort):
-                for event in stream:
-                    state.handle(event)
-                    if self.deadline.expired and not state.finished:
-                        break
+            with stream:
+                follow_stream(stream, state.handle, lambda: state.finished, deadline=self.deadline)
         except StreamInterrupted as exc:
             if not state.finished and not self.deadline.expired:
                 self._note_fallback(str(exc))
@@ -293,25 +291,20 @@ class _Ask:
         Right after a broken stream the first GET goes at once (the run may have ended while
         the stream was silent); right after a plain POST it waits one interval first.
         """
-        interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
-        if self.fresh_hint is not None:
-            self.deadline.sleep(interval.next(self.fresh_hint))
-            self.fresh_hint = None
-        while True:
-            if self.deadline.expired:
-                self._expire()
-            reply = self.wire.call("GET", self._run_path(), timeout=request_timeout(self.deadline), context=self._ids())
-            self.state.update_run(reply.data)
-            if self.state.finished:
-                return
-            self.deadline.sleep(interval.next(reply.poll_after_ms))
+        first_hint, self.fresh_hint = self.fresh_hint, None
+
+        def stopped(reply: Reply) -> bool:
+            self._take_run(reply)
+            return self.state.finished
+
+        self.poll(self._run_path(), stopped, first_hint=first_hint)
 
     def _submit_tool_outputs(self, calls: list[dict[str, Any]]) -> None:
         outputs = self.question.tool_outputs or {}
         answered = [{**call, "output": tool_output_text(outputs[call["name"]])} for call in calls]
         body = {"tool_outputs": [{"tool_call_id": c["id"], "output": c["output"]} for c in answered]}
         self.answered_calls.extend(answered)
-        log.info("submitting tool outputs", extra=self._extra(functions=[c["name"] for c in calls]))
+        log.info("submitting tool outputs", extra=self.extra(functions=[c["name"] for c in calls]))
         self.state.expect_more()
         self._send(self._run_path() + "/submit_tool_outputs", body)
 
@@ -321,20 +314,16 @@ class _Ask:
         """Find our run among the thread's runs by its ``keep_ask_id`` tag."""
         thread_id = self.state.thread_id
         if thread_id is None:
+            if self.deadline.expired:
+                raise OutOfTime()
             raise errors.ConnectionFailedError(
                 "The stream of a new thread broke before the server named the thread or the run, so this run "
-                "cannot be followed or cancelled; the server expires it after 10 minutes. What to do: retry the "
-                "step, and check the network between Keep and base_url if it happens again.",
+                "cannot be followed or cancelled; if the server started it, it expires it after 10 minutes. What to "
+                "do: retry the step, and check the network between Keep and base_url if it happens again.",
             )
-        reply = self.wire.call(
-            "GET",
-            f"/threads/{thread_id}/runs",
-            query={"order": "desc", "limit": 20},
-            timeout=request_timeout(self.deadline),
-            context=self._ids(),
-        )
+        reply = self.call("GET", f"/threads/{thread_id}/runs", query={"order": "desc", "limit": 20})
         for run in reply.data.get("data") or []:
-            if (run.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
+            if isinstance(run, dict) and (run.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
                 self.state.update_run(run)
                 return
         raise errors.ConnectionFailedError(
@@ -344,7 +333,7 @@ class _Ask:
         )
 
     def _note_fallback(self, why: str) -> None:
-        log.warning("stream ended early; polling the run", extra=self._extra(reason=why))
+        log.warning("stream ended early; polling the run", extra=self.extra(reason=why))
 
     # -- busy threads --------------------------------------------------------------------------
 
@@ -355,30 +344,25 @@ class _Ask:
         dropped connection although the first attempt had started the run. That run is then
         adopted (followed by polling) instead of asking the same question twice.
         """
-        thread_id = self.state.thread_id
-        log.info("thread busy; waiting for the other run", extra=self._extra(other_run_id=other))
-        interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
-        while not self.deadline.expired:
-            try:
-                reply = self.wire.call(
-                    "GET",
-                    f"/threads/{thread_id}/runs/{other}",
-                    timeout=request_timeout(self.deadline),
-                    context=self._ids(),
-                )
-            except errors.NotFoundError:
-                return False  # gone: try again
-            if (reply.data.get("metadata") or {}).get("keep_ask_id") == self.ask_id:
-                log.warning(
-                    "the busy run is this step's own (a retried request): following it",
-                    extra=self._extra(other_run_id=other),
-                )
-                self.state.update_run(reply.data)
-                return True
-            if reply.data.get("status") in TERMINAL_STATUSES:
-                return False
-            self.deadline.sleep(interval.next(reply.poll_after_ms))
-        self._raise_busy(other)
+        log.info("thread busy; waiting for the other run", extra=self.extra(other_run_id=other))
+
+        def ours(reply: Reply) -> bool:
+            return bool((reply.data.get("metadata") or {}).get("keep_ask_id") == self.ask_id)
+
+        try:
+            reply = self.poll(
+                f"/threads/{self.state.thread_id}/runs/{other}",
+                lambda reply: ours(reply) or reply.data.get("status") in TERMINAL_STATUSES,
+            )
+        except errors.NotFoundError:
+            return False  # gone: try again
+        except OutOfTime:
+            self._raise_busy(other)
+        if ours(reply):
+            log.warning("the busy run is this step's own (a retried request): following it", extra=self.extra())
+            self.state.update_run(reply.data)
+            return True
+        return False
 
     def _raise_busy(self, other: str) -> NoReturn:
         thread_id = self.state.thread_id
@@ -394,26 +378,35 @@ class _Ask:
 
     # -- endings -----------------------------------------------------------------------------
 
-    def _expire(self) -> NoReturn:
+    def _out_of_time(self, exc: OutOfTime) -> NoReturn:
+        """The deadline passed somewhere in the flow: say why, cancel what we started."""
+        if self.state.run_id is None and self.waited_for is not None:
+            self._raise_busy(self.waited_for)
+        self._expire(exc.last_error)
+
+    def _expire(self, last_error: errors.AssistantError | None = None) -> NoReturn:
         """The deadline passed: cancel our run, confirm briefly, raise (or return a late answer)."""
         if self.state.run_id is None and self.state.thread_id is not None and self.state.events_seen:
             try:
                 self._recover_run_id()
-            except errors.AssistantError:
-                log.warning("could not find the run to cancel", extra=self._extra())
+            except (errors.AssistantError, OutOfTime):
+                log.warning("could not find the run to cancel", extra=self.extra())
         waited = self.deadline.elapsed()
-        cancelled = self._cancel() if self.state.run_id else False
+        cancelled = self._cancel_run() if self.state.run_id else False
         if self.state.status == "completed":
             raise _LateAnswer()
-        where = (
-            f"thread {self.state.thread_id}, run {self.state.run_id}"
-            if self.state.run_id
-            else f"thread {self.state.thread_id}"
-        )
+        if self.state.run_id:
+            where = f"thread {self.state.thread_id}, run {self.state.run_id}"
+        else:
+            where = f"thread {self.state.thread_id}" if self.state.thread_id else "no thread yet"
         if cancelled:
             outcome = "The run was cancelled on the server."
         elif not self.state.run_id:
-            outcome = "No run was started."
+            outcome = (
+                "The server sent no answer in time, so no run is known to have started."
+                if last_error is not None and _silent(last_error)
+                else "No run was started."
+            )
         elif self.state.status in TERMINAL_STATUSES:
             outcome = f"The run had just ended by itself with status {self.state.status}."
         else:
@@ -423,45 +416,33 @@ class _Ask:
             )
         raise errors.DeadlineExceededError(
             f"No answer within max_wait_time={self.question.max_wait_time:g} s ({where}). {outcome} "
-            "What to do: raise max_wait_time for this step, or ask a shorter question.",
+            f"{_advice(last_error)}",
             waited=waited,
             cancelled=cancelled,
             thread_id=self.state.thread_id,
             run_id=self.state.run_id,
         )
 
-    def _cancel(self) -> bool:
-        """POST cancel, then poll at most CANCEL_CONFIRM_SECONDS for a terminal status."""
-        grace = Deadline(CANCEL_CONFIRM_SECONDS, clock=self.backend.clock, sleep=self.backend.sleep)
-        try:
-            reply = self.wire.call(
-                "POST", self._run_path() + "/cancel", timeout=CANCEL_CONFIRM_SECONDS, max_retries=0, context=self._ids()
-            )
-            self.state.update_run(reply.data)
-        except errors.AssistantError as exc:
-            # 400 "Cannot cancel run with status ..." means it already ended: look at it.
-            log.info("cancel refused", extra=self._extra(error=exc.message))
-        interval = PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
-        while self.state.status not in TERMINAL_STATUSES and not grace.expired:
-            grace.sleep(interval.next())
-            try:
-                reply = self.wire.call(
-                    "GET", self._run_path(), timeout=max(0.2, grace.remaining()), max_retries=0, context=self._ids()
-                )
-            except errors.AssistantError:
-                break
-            self.state.update_run(reply.data)
-        log.info("run cancelled after the deadline", extra=self._extra(status=self.state.status))
+    def _cancel_run(self) -> bool:
+        """POST cancel, then confirm within the grace period; True when the server says cancelled."""
+        data = self.cancel(self._run_path(), TERMINAL_STATUSES)
+        if data is not None and data.get("id"):
+            self.state.update_run(data)
         return self.state.status == "cancelled"
 
     def _refuse_action(self, calls: list[dict[str, Any]]) -> NoReturn:
         """The assistant called functions nobody answered: cancel the run and say which."""
-        cancelled = self._cancel()
+        cancelled = self._cancel_run()
         listed = "; ".join(f"{c['name']}({c['arguments']})" for c in calls) or "(none listed)"
         missing = sorted({c["name"] for c in calls} - set(self.question.tool_outputs or {}))
+        outcome = (
+            "The run was cancelled."
+            if cancelled
+            else "Cancelling the run was not confirmed; it expires within 10 minutes."
+        )
         raise errors.ActionRequiredError(
-            f"The assistant called functions this step has no answer for: {listed}{self._where()}. "
-            f"{'The run was cancelled.' if cancelled else 'Cancelling the run was not confirmed; it expires within 10 minutes.'} What to do: give their outputs in the step's tool_outputs, by function name "
+            f"The assistant called functions this step has no answer for: {listed}{self._where()}. {outcome} "
+            "What to do: give their outputs in the step's tool_outputs, by function name "
             f"(missing: {', '.join(missing) or 'none'}), or remove the functions from the assistant.",
             tool_calls=calls,
             thread_id=self.state.thread_id,
@@ -477,29 +458,29 @@ class _Ask:
             raise failure
         history: list[dict[str, Any]] | None = None
         if not state.messages_complete:
-            history = self._history()
+            history = self._history() if self.question.history == "full" else None
             self._list_run_messages(history)
         text, citations, files = render(state.messages())
         failure = ended_error(run, partial_text=text)
         if failure is not None:
             raise failure
         if not text:
-            log.warning("the run completed with an empty answer", extra=self._extra())
+            log.warning("the run completed with an empty answer", extra=self.extra())
         response = build_response(text, self.question, thread_id=state.thread_id, run_id=state.run_id)
         usage = run.get("usage") or {}
-        if history is None and not self.new_thread:
+        if history is None and not self.new_thread and self.question.history == "full":
             try:
                 history = self._history()
-            except errors.AssistantError as exc:
+            except (errors.AssistantError, OutOfTime) as exc:
                 # The answer is here; only the listing for ``messages`` failed: do not lose the answer.
                 log.warning(
                     "listing the thread's messages failed; messages holds this turn only",
-                    extra=self._extra(error=exc.message),
+                    extra=self.extra(error=str(exc)),
                 )
-        messages = self._thread_messages(history)
+        messages, cut = bound_messages(self._thread_messages(history), self.settings.max_history_bytes)
         log.info(
             "run completed",
-            extra=self._extra(
+            extra=self.extra(
                 prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens")
             ),
         )
@@ -511,6 +492,7 @@ class _Ask:
             status="completed",
             backend="assistants",
             messages=messages,
+            messages_truncated=cut,
             usage=Usage(
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
@@ -529,14 +511,10 @@ class _Ask:
         """A continued thread's newest messages, oldest first (one GET); None for a new thread."""
         if self.new_thread:
             return None
-        reply = self.wire.call(
-            "GET",
-            f"/threads/{self.state.thread_id}/messages",
-            query={"order": "desc", "limit": MESSAGES_PAGE},
-            timeout=request_timeout(self.deadline),
-            context=self._ids(),
+        reply = self.call(
+            "GET", f"/threads/{self.state.thread_id}/messages", query={"order": "desc", "limit": MESSAGES_PAGE}
         )
-        listed = list(reversed(reply.data.get("data") or []))
+        listed = [m for m in reversed(reply.data.get("data") or []) if isinstance(m, dict)]
         self.history_has_more = bool(reply.data.get("has_more"))
         return listed
 
@@ -548,14 +526,25 @@ class _Ask:
             if not self.history_has_more or (history and history[0].get("run_id") != run_id):
                 self.state.set_messages(ours)
                 return
-        reply = self.wire.call(
-            "GET",
-            f"/threads/{self.state.thread_id}/messages",
-            query={"run_id": run_id, "order": "asc", "limit": MESSAGES_PAGE},
-            timeout=request_timeout(self.deadline),
-            context=self._ids(),
+        try:
+            reply = self.call(
+                "GET",
+                f"/threads/{self.state.thread_id}/messages",
+                query={"run_id": run_id, "order": "asc", "limit": MESSAGES_PAGE},
+            )
+        except OutOfTime:
+            self._expire_after_answer()
+        listed = reply.data.get("data") or []
+        self.state.set_messages([m for m in listed if isinstance(m, dict) and m.get("role") == "assistant"])
+
+    def _expire_after_answer(self) -> NoReturn:
+        raise errors.DeadlineExceededError(
+            f"The run completed{self._where()}, but max_wait_time={self.question.max_wait_time:g} s passed before "
+            "its answer could be read. What to do: raise max_wait_time; the answer is in the thread.",
+            waited=self.deadline.elapsed(),
+            cancelled=False,
+            **self.ids(),
         )
-        self.state.set_messages([m for m in reply.data.get("data") or [] if m.get("role") == "assistant"])
 
     def _thread_messages(self, history: list[dict[str, Any]] | None) -> tuple[Message, ...]:
         ours = self.state.messages()
@@ -571,18 +560,34 @@ class _Ask:
 
     # -- small things ------------------------------------------------------------------------
 
+    def object_path(self) -> str | None:
+        return self._run_path() if self.state.run_id and self.state.thread_id else None
+
+    def terminal_statuses(self) -> Collection[str]:
+        return TERMINAL_STATUSES
+
     def _run_path(self) -> str:
         return f"/threads/{self.state.thread_id}/runs/{self.state.run_id}"
-
-    def _ids(self) -> dict[str, str | None]:
-        return {"thread_id": self.state.thread_id, "run_id": self.state.run_id}
-
-    def _extra(self, **more: Any) -> dict[str, Any]:
-        return {**self._ids(), **more}
 
     def _where(self) -> str:
         return f" (thread {self.state.thread_id}, run {self.state.run_id})"
 
 
-class _LateAnswer(Exception):
+def _silent(error: errors.AssistantError) -> bool:
+    return isinstance(error, errors.ConnectionFailedError) and error.timed_out
+
+
+def _advice(last_error: errors.AssistantError | None) -> str:
+    """What to do, by what the last request met: a silent server is not a slow model."""
+    if last_error is not None and _silent(last_error):
+        return (
+            "What to do: check that base_url is the API and reachable from Keep (the server accepted the request but "
+            "did not answer), then retry the step."
+        )
+    if isinstance(last_error, (errors.ServerError, errors.RateLimitError)):
+        return f"The last request failed: {last_error.message.split(' What to do:')[0]} What to do: retry the step."
+    return "What to do: raise max_wait_time for this step, or ask a shorter question."
+
+
+class _LateAnswer(Exception):  # noqa: N818 - internal signal
     """Internal: the run completed while we were cancelling it at the deadline."""

@@ -32,11 +32,26 @@ def busy_run_id(error: errors.AssistantError) -> str | None:
     return (found.group(1) or found.group(2)) if found else None
 
 
-def shutdown_error(exc: errors.NotFoundError, *, assistant_id: str | None) -> errors.AssistantsApiShutDownError:
-    """The 404 that OpenAI's own Assistants endpoints answer since the shutdown, explained."""
+def shutdown_error(
+    exc: errors.NotFoundError, *, assistant_id: str | None, openai_host: bool = True
+) -> errors.AssistantsApiShutDownError:
+    """The 404 of a server where the Assistants API is not served (any more), explained.
+
+    ``openai_host``: the server is OpenAI's (or Azure's), which shut the API down on 2026-08-26;
+    otherwise it is a proxy or a compatible server whose routes do not include it.
+    """
+    if openai_host:
+        what = (
+            "OpenAI shut the Assistants API down on 2026-08-26 (Azure OpenAI the same day): its endpoints answer "
+            f"HTTP 404 (assistant {assistant_id or '?'}){exc.where()}."
+        )
+    else:
+        what = (
+            f"The server does not serve the Assistants API: {exc.message.split(' What to do:')[0].rstrip('.')} "
+            "(a 404 that is not the API's own 'no such object' answer)."
+        )
     return errors.AssistantsApiShutDownError(
-        "OpenAI shut the Assistants API down on 2026-08-26 (Azure OpenAI the same day): its endpoints answer "
-        f"HTTP 404 (assistant {assistant_id or '?'}){exc.where()}. What to do: switch this provider to the "
+        f"{what} What to do: switch this provider to the "
         "Responses API — set `api: responses` (or clear `assistant_id` and leave `api` on auto), copy the "
         "assistant's model and instructions into `model` and `instructions`, its vector store ids (file_search "
         "tool resources) into `vector_store_ids`, and turn `code_interpreter` on if the assistant had that tool. "

@@ -16,9 +16,7 @@ from ..jsonextract import extract_json
 from ..results import Citation
 
 if TYPE_CHECKING:
-    from ..waiting import Deadline
     from ..question import Question
-    from ..settings import Settings
 
 # The file-search marker the Assistants API leaves in text: 【4:0†runbook.md】 (also seen
 # with ASCII brackets or without the filename).
@@ -43,6 +41,14 @@ def normalize_format(fmt: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return {"type": "json_schema", "json_schema": inner}
     # A bare JSON schema.
     return {"type": "json_schema", "json_schema": {"name": "answer", "schema": fmt, "strict": True}}
+
+
+def check_format(fmt: Mapping[str, Any] | None) -> None:
+    """Refuse, before any request, a structured_output_format that is no usable format."""
+    if fmt is not None and not isinstance(fmt, Mapping):
+        raise errors.ConfigurationError(
+            "structured_output_format must be a mapping (a JSON schema format).", field="structured_output_format"
+        )
 
 
 def build_response(text: str, question: Question, *, thread_id: str | None, run_id: str | None) -> Any:
@@ -195,13 +201,3 @@ def refuses_streaming(error: errors.AssistantError) -> bool:
     return "stream" in text and (
         error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text
     )
-
-
-def read_timeout(settings: Settings, deadline: Deadline) -> float:
-    """A silent stream is given up after the stall timeout, or at the deadline if sooner."""
-    return max(0.05, min(settings.stream_stall_timeout, deadline.remaining()))
-
-
-def request_timeout(deadline: Deadline) -> float:
-    """Per-request timeout: a short request near the deadline still gets a fair chance."""
-    return max(2.0, min(30.0, deadline.remaining()))
