@@ -38,7 +38,8 @@ class Question:
 class Backend(Protocol):
     """One API behind the engine: answers a Question within its Deadline."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def ask(self, question: Question, deadline: Deadline) -> AskResult: ...
 

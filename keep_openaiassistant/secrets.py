@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 #: A shared run this long is treated as part of the secret.
 _OVERLAP = 12
-_TOKEN = re.compile(r"[A-Za-z0-9_\-]{%d,}" % _OVERLAP)
+_TOKEN = re.compile(rf"[A-Za-z0-9_\-]{{{_OVERLAP},}}")
 _KEY_SHAPED = re.compile(r"\b(?:sk|rk|pk|sess)-[A-Za-z0-9_\-*]{8,}")
 
 

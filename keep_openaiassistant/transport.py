@@ -74,7 +74,9 @@ class _BoundedBackend:
         stream = self.inner.connect_tcp(host, port, _cap(timeout), local_address, socket_options)
         return _BoundedStream(stream)
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> _BoundedStream:
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> _BoundedStream:
         return _BoundedStream(self.inner.connect_unix_socket(path, _cap(timeout), socket_options))
 
     def sleep(self, seconds: float) -> None:

@@ -102,7 +102,7 @@ class PollInterval:
     def next(self, hint_ms: str | int | None = None) -> float:
         if hint_ms not in (None, ""):
             try:
-                return max(0.0, int(hint_ms) / 1000.0)  # type: ignore[arg-type]
+                return max(0.0, int(hint_ms) / 1000.0)
             except (TypeError, ValueError):
                 pass
         value = self._current
@@ -110,7 +110,7 @@ class PollInterval:
         return value
 
 
-class OutOfTime(Exception):  # noqa: N818 - internal signal, not an error of the public tree
+class OutOfTime(Exception):
     """Internal: the deadline passed inside a waiting helper. ``last_error`` is the failure of
     the last attempt (a timeout, a 5xx...), None when none was made. The backend turns it into
     the public error that fits its moment (DeadlineExceededError, ThreadBusyError...)."""
@@ -142,8 +142,8 @@ class RetryPolicy:
     attempt_timeout: float = 30.0
 
     def backoff(self, retry: int) -> float:
-        base = min(self.max_backoff, self.first_backoff * 2 ** (retry - 1))
-        return base * random.uniform(0.75, 1.25)
+        base = min(self.max_backoff, self.first_backoff * 2.0 ** (retry - 1))
+        return float(base * random.uniform(0.75, 1.25))
 
 
 def retry_wait(error: errors.AssistantError, *, resend: Resend, retry: int, policy: RetryPolicy) -> float | None:
@@ -193,10 +193,10 @@ def with_retries(
         except errors.AssistantError as exc:
             last = exc
             if busy is not None and busy(exc):
-                wait = busy_pause.next() * random.uniform(0.5, 1.5)
-                if wait >= deadline.remaining():
+                pause = busy_pause.next() * random.uniform(0.5, 1.5)
+                if pause >= deadline.remaining():
                     raise OutOfTime(exc) from exc
-                deadline.sleep(wait)
+                deadline.sleep(pause)
                 continue
             wait = retry_wait(exc, resend=resend, retry=retry + 1, policy=policy)
             if wait is None or retry >= policy.max_retries:
@@ -219,8 +219,9 @@ def _rate_limited_past_deadline(exc: errors.RateLimitError, deadline: Deadline) 
     said = exc.message.split(" What to do:", 1)[0].rstrip(".")
     return errors.RateLimitError(
         f"{said}. The server asks to retry after {exc.retry_after:g} s, and only {deadline.remaining():.1f} s of "
-        f"max_wait_time={deadline.seconds:g} s are left, so the step gave up at once instead of waiting past its "
-        "deadline. What to do: retry the step later, raise max_wait_time, or raise the key's rate limit.",
+        f"the {deadline.seconds:g} s deadline (max_wait_time) are left, so the step gave up at once instead of "
+        "waiting past it. "
+        "What to do: retry the step later, raise max_wait_time, or raise the key's rate limit.",
         retry_after=exc.retry_after,
         status_code=exc.status_code,
         request_id=exc.request_id,

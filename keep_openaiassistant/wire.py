@@ -92,7 +92,7 @@ class Event:
     data: dict[str, Any]
 
 
-class StreamInterrupted(Exception):  # noqa: N818 - internal signal
+class StreamInterrupted(Exception):
     """Internal: the stream ended before its terminal event (cut, reset, garbage, or silent too long).
 
     Not part of the public tree: the backends recover (poll or resume) and only raise a
@@ -138,7 +138,7 @@ class EventStream:
     def close(self) -> None:
         try:
             self._stream.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not mask the real error
+        except Exception:
             log.debug("closing a broken stream failed", exc_info=True)
 
     def __enter__(self) -> EventStream:
@@ -241,6 +241,9 @@ class Wire:
         connect_timeout: float = 5.0,
     ) -> None:
         self.client = client
+        # The SDK's generic get/post are typed for its own option and model types; these calls
+        # pass plain dicts and cast_to=object, which every release accepts at run time.
+        self._sdk: Any = client
         self._headers = dict(headers or {})
         self._scrub = Scrubber((getattr(client, "api_key", None), *secrets))
         self._connect_timeout = connect_timeout
@@ -271,11 +274,11 @@ class Wire:
         describe = _Describe(method, path, self.base_url)
         try:
             if method == "GET":
-                raw = self.client.get(path, cast_to=object, options=options)
+                raw = self._sdk.get(path, cast_to=object, options=options)
             elif method == "DELETE":
-                raw = self.client.delete(path, cast_to=object, options=options)
+                raw = self._sdk.delete(path, cast_to=object, options=options)
             else:
-                raw = self.client.post(path, cast_to=object, body=None if body is None else dict(body), options=options)
+                raw = self._sdk.post(path, cast_to=object, body=None if body is None else dict(body), options=options)
             content = raw.content
         except openai.OpenAIError as exc:
             raise self.translate(exc, method=method, path=path, **(context or {})) from exc
@@ -283,13 +286,17 @@ class Wire:
             raise errors.ConnectionFailedError(
                 f"{method} {path}: the reply broke off before its end ({type(exc).__name__}). What to do: check the "
                 "network between Keep and the server, then retry the step.",
-                **_ids(context),
+                thread_id=(context or {}).get("thread_id"),
+                run_id=(context or {}).get("run_id"),
             ) from exc
         try:
             data = parse_body(content, raw.headers.get("content-type", ""), describe=describe)
         except errors.MalformedResponseError as exc:
             raise errors.MalformedResponseError(
-                self._scrub(exc.message), status_code=raw.http_response.status_code, **_ids(context)
+                self._scrub(exc.message),
+                status_code=raw.http_response.status_code,
+                thread_id=(context or {}).get("thread_id"),
+                run_id=(context or {}).get("run_id"),
             ) from None
         return Reply(data, raw.headers)
 
@@ -308,11 +315,9 @@ class Wire:
         options = self._options(query, read_timeout, raw=False)
         try:
             if method == "GET":
-                sdk_stream = self.client.get(
-                    path, cast_to=object, options=options, stream=True, stream_cls=_EventSource
-                )
+                sdk_stream = self._sdk.get(path, cast_to=object, options=options, stream=True, stream_cls=_EventSource)
             else:
-                sdk_stream = self.client.post(
+                sdk_stream = self._sdk.post(
                     path,
                     cast_to=object,
                     body={**dict(body or {}), "stream": True},
@@ -339,11 +344,6 @@ class Wire:
         if scrubbed != error.message:
             error.args = (scrubbed,)
         return error
-
-
-def _ids(context: Mapping[str, str | None] | None) -> dict[str, str | None]:
-    context = context or {}
-    return {"thread_id": context.get("thread_id"), "run_id": context.get("run_id")}
 
 
 _STATUS_ERRORS: dict[int, type[errors.ApiError]] = {
@@ -428,7 +428,8 @@ def translate(
             "overloaded, then retry the step.",
             timed_out=True,
             reached_server=True,
-            **ids,
+            thread_id=thread_id,
+            run_id=run_id,
         )
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
@@ -438,9 +439,10 @@ def translate(
             f"({_sentence_body(str(cause)) or type(cause).__name__}){_where(ids)}. What to do: check base_url and "
             "the network between Keep and the server, then retry.",
             reached_server=not never,
-            **ids,
+            thread_id=thread_id,
+            run_id=run_id,
         )
-    return errors.AssistantError(f"{request} failed: {exc}{_where(ids)}", **ids)
+    return errors.AssistantError(f"{request} failed: {exc}{_where(ids)}", thread_id=thread_id, run_id=run_id)
 
 
 def _url_advice(base_url: str) -> str:

@@ -213,7 +213,10 @@ class _Ask(AskBase):
         ``additional_instructions``; only ``POST /threads/{id}/runs`` does. So a new thread with
         additional instructions costs one more request.
         """
-        body = {"messages": [{"role": "user", "content": self.question.prompt}], "metadata": {"keep_ask_id": self.ask_id}}
+        body = {
+            "messages": [{"role": "user", "content": self.question.prompt}],
+            "metadata": {"keep_ask_id": self.ask_id},
+        }
         reply = self.call("POST", "/threads", body=body, resend="unsent")
         thread_id = reply.data.get("id")
         if not isinstance(thread_id, str) or not thread_id:
@@ -244,7 +247,8 @@ class _Ask(AskBase):
             raise errors.MalformedResponseError(
                 f"The server answered the run request without a run (no id or status) {self._where()}. What to do: "
                 f"check that base_url ({self.wire.base_url}) serves the Assistants API v2.",
-                **self.ids(),
+                thread_id=self.thread_id,
+                run_id=self.run_id,
             )
         self.state.update_run(reply.data)
 
@@ -549,9 +553,8 @@ class _Ask(AskBase):
     def _thread_messages(self, history: list[dict[str, Any]] | None) -> tuple[Message, ...]:
         ours = self.state.messages()
         if history is None:
-            return (Message("user", self.question.prompt),) + tuple(
-                Message("assistant", render([m])[0], m.get("id", "")) for m in ours
-            )
+            answer = (Message("assistant", render([m])[0], m.get("id", "")) for m in ours)
+            return (Message("user", self.question.prompt), *answer)
         rendered = {m.get("id"): render([m])[0] for m in ours}
         return tuple(
             Message(str(m.get("role", "")), rendered.get(m.get("id")) or render([m])[0], str(m.get("id", "")))
@@ -589,5 +592,5 @@ def _advice(last_error: errors.AssistantError | None) -> str:
     return "What to do: raise max_wait_time for this step, or ask a shorter question."
 
 
-class _LateAnswer(Exception):  # noqa: N818 - internal signal
+class _LateAnswer(Exception):
     """Internal: the run completed while we were cancelling it at the deadline."""

@@ -89,7 +89,9 @@ class BackendBase:
     ) -> None:
         self.settings = settings
         self.client = client
-        self.wire = Wire(client, headers=self.headers, secrets=(settings.api_key,), connect_timeout=settings.connect_timeout)
+        self.wire = Wire(
+            client, headers=self.headers, secrets=(settings.api_key,), connect_timeout=settings.connect_timeout
+        )
         self.clock = clock
         self.sleep = sleep
         self.policy = RetryPolicy(max_retries=settings.max_retries)
@@ -240,7 +242,12 @@ class AskBase:
         return max(0.05, min(self.settings.stream_stall_timeout, left))
 
     def poll(
-        self, path: str, done: Callable[[Reply], bool], *, query: Mapping[str, Any] | None = None, first_hint: str | None = None
+        self,
+        path: str,
+        done: Callable[[Reply], bool],
+        *,
+        query: Mapping[str, Any] | None = None,
+        first_hint: str | None = None,
     ) -> Reply:
         """GET ``path`` until ``done(reply)``, at the server's hint or growing intervals.
 
@@ -267,7 +274,11 @@ class AskBase:
             return self.wire.call(method, path + suffix, timeout=timeout, context=self.ids()).data
 
         data = cancel_and_confirm(
-            lambda: attempt("POST", "/cancel"), lambda: attempt("GET", ""), terminal, grace=grace, interval=self.interval()
+            lambda: attempt("POST", "/cancel"),
+            lambda: attempt("GET", ""),
+            terminal,
+            grace=grace,
+            interval=self.interval(),
         )
         log.info(f"{self.noun} cancelled", extra={**self.extra(), "status": (data or {}).get("status")})
         return data

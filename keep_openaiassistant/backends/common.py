@@ -179,7 +179,8 @@ def ending_error(
         )
     if status == "cancelled":
         return errors.RunCancelledError(
-            f"The {noun} was cancelled by someone else (another client or the server){where}. What to do: retry the step.",
+            f"The {noun} was cancelled by someone else (another client or the server){where}. "
+            "What to do: retry the step.",
             **ids,
         )
     return errors.RunError(

@@ -169,7 +169,9 @@ class _Ask(AskBase):
 
     def _respond(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Create one response with ``items`` as input and wait for its terminal state."""
-        body = request.response_body(self.settings, self.question, conversation_id=self.thread_id or "", input_items=items)
+        body = request.response_body(
+            self.settings, self.question, conversation_id=self.thread_id or "", input_items=items
+        )
         self.run_id = None
         state = ResponseStreamState()
         try:
@@ -372,7 +374,8 @@ class _Ask(AskBase):
         )
 
     def _close_calls(self, calls: tuple[FunctionCall, ...]) -> bool:
-        """Answer unanswerable calls with UNANSWERED_OUTPUT (no model run): the API refuses new input after open calls."""
+        """Answer unanswerable calls with UNANSWERED_OUTPUT (no model run): the API refuses new input
+        after open calls."""
         items = request.function_outputs([(c.call_id, UNANSWERED_OUTPUT) for c in calls])
         try:
             self.call("POST", f"/conversations/{self.thread_id}/items", body={"items": items})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..results import Citation, Message, Usage
@@ -47,7 +47,7 @@ class Output:
     citations: tuple[Citation, ...] = ()
     files: tuple[str, ...] = ()
     function_calls: tuple[FunctionCall, ...] = ()
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
     # (item id, text) of each assistant message item: the thread's new messages.
     messages: tuple[tuple[str, str], ...] = ()
 

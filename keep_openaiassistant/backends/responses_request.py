@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..question import Question
 from ..errors import ConfigurationError
+from ..question import Question
 from ..settings import Settings
 from .common import normalize_format
 
@@ -68,7 +68,9 @@ def function_tools(question: Question) -> list[dict[str, Any]]:
                 {
                     "type": "function",
                     "name": str(name),
-                    "description": f"Returns '{name}' as provided by the Keep workflow (alert context, logs, metrics, ...).",
+                    "description": (
+                        f"Returns '{name}' as provided by the Keep workflow (alert context, logs, metrics, ...)."
+                    ),
                     "parameters": {"type": "object", "properties": {}, "additionalProperties": False},
                     "strict": True,
                 }

@@ -53,9 +53,12 @@ class ResponseStreamState:
         if kind in ("response.output_item.added", "response.output_item.done"):
             item = data.get("item")
             index = data.get("output_index")
-            if isinstance(item, dict) and isinstance(index, int):
-                if kind.endswith(".done") or index not in self._items:
-                    self._items[index] = item
+            if (
+                isinstance(item, dict)
+                and isinstance(index, int)
+                and (kind.endswith(".done") or index not in self._items)
+            ):
+                self._items[index] = item
         elif kind == "error":
             self.error = _error_of(data)
 
