@@ -1,8 +1,10 @@
-"""``python -m bench [--quick]``: run the benchmarks, print the tables, write bench/results/.
+"""``python -m bench [--quick] [--compare-ref REF]``: run the benchmarks, print the tables, write bench/results/.
 
 Every implementation runs in a worker process of the interpreter given for it: the Keep
-provider in a virtualenv with Keep (``--keep-python``, or this one when it can import Keep),
-LangChain in one with langchain-classic (``--langchain-python``), the rest in this one.
+provider (and the minimal raw streamed client, its CPU floor) in a virtualenv with Keep
+(``--keep-python``, or this one when it can import Keep), LangChain in one with
+langchain-classic (``--langchain-python``), the rest in this one. ``--compare-ref a7ae094``
+also runs the provider rows on that revision's package, in the same run (before / after).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import machine
+from . import machine, revisions
 from .plan import BACKENDS, FIGURES, IMPLS, Config, build_jobs, run_imports, run_phases
 from .report import render
 
@@ -31,7 +33,7 @@ DEFAULT_KEEP_PYTHON = VENVS / "bench-keep" / "bin" / "python"
 
 def can_import_keep(python: str) -> bool:
     """Keep and this package's Keep adapter both import in ``python``."""
-    code = "import keep.providers.base.base_provider, keep_openaiassistant.keep_provider"
+    code = "import keep.providers.base.base_provider; from keep_openaiassistant import OpenaiassistantProvider"
     done = subprocess.run([python, "-W", "ignore", "-c", code], capture_output=True, timeout=120, check=False)
     return done.returncode == 0
 
@@ -54,6 +56,13 @@ def run(config: Config, out_dir: Path = RESULTS, log: Callable[[str], None] | No
     if config.langchain_python and "langchain" in config.impls:
         pythons["langchain"] = config.langchain_python
     info = machine.describe(pythons)
+    if config.compare_ref and config.compare_sha and config.compare_root:
+        info["compare"] = {
+            "ref": config.compare_ref,
+            "sha": config.compare_sha,
+            "subject": revisions.subject(config.compare_sha),
+            "import_root": config.compare_root,
+        }
     phases = build_jobs(config)
     say(f"{sum(len(p) for p in phases)} jobs in {len(phases)} phases")
     run_phases(config, phases, say)
@@ -91,7 +100,18 @@ def parse(argv: list[str] | None) -> Config:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="about a minute: small N everywhere")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="about a minute (under 90 s on 2 cores): every row and figure with small N, one worker per row, "
+        "all side by side; its figures and verdicts are indicative only",
+    )
+    parser.add_argument(
+        "--compare-ref",
+        metavar="REF",
+        help="also run the provider rows on the package of git revision REF (e.g. a7ae094, the last commit "
+        "before the core redesign), in the same run, and print before / after side by side",
+    )
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--impls", default=",".join(IMPLS))
     parser.add_argument("--figures", default=",".join(FIGURES))
@@ -131,6 +151,12 @@ def parse(argv: list[str] | None) -> Config:
         or (str(DEFAULT_LANGCHAIN_PYTHON) if DEFAULT_LANGCHAIN_PYTHON.exists() else None),
         "poll_after_ms": args.poll_after_ms,
     }
+    if args.compare_ref:
+        try:
+            revision = revisions.checkout(args.compare_ref)
+        except ValueError as exc:
+            parser.error(f"--compare-ref: {exc}")
+        overrides.update(compare_ref=args.compare_ref, compare_sha=revision.sha, compare_root=str(revision.import_root))
     if args.latency_n:
         overrides["latency_n"] = args.latency_n
     if args.memory_n:

@@ -16,6 +16,8 @@ the thread (Assistants) or conversation (Responses) id so the next ask can conti
   (with ``additional_messages``) then ``messages.list(run_id=...)``; for Responses a blocking
   (non-background) ``responses.create`` on the conversation.
 - ``langchain``: langchain-classic's ``OpenAIAssistantRunnable`` (Assistants only).
+- ``raw``: the minimal raw streamed client (:mod:`bench.raw`): one POST with ``stream: true``,
+  the SSE lines, the completed message; the floor of this provider's CPU target.
 """
 
 from __future__ import annotations
@@ -97,7 +99,9 @@ class KeepProvider:
         from keep.contextmanager.contextmanager import ContextManager  # type: ignore[import-untyped, import-not-found, unused-ignore]
         from keep.providers.models.provider_config import ProviderConfig  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-        from keep_openaiassistant.keep_provider import OpenaiassistantProvider
+        # The package's public name for the Keep class, wherever the adapter module lives (it
+        # moved in the core redesign; --compare-ref runs revisions from before and after).
+        from keep_openaiassistant import OpenaiassistantProvider
 
         auth: dict[str, Any] = {"api_key": API_KEY, "base_url": base_url, "api": backend}
         auth.update({"assistant_id": ASSISTANT_ID} if backend == "assistants" else {"model": MODEL})
@@ -153,7 +157,10 @@ class SeedResponses(_OnOneClient):
     def __init__(self, base_url: str) -> None:
         super().__init__(base_url)
         _require(self.client, "responses", "conversations")
-        self.via = f"openai {openai.__version__}: conversation get/create, background response, poll every {SEED_POLL_INTERVAL:g} s"
+        self.via = (
+            f"openai {openai.__version__}: conversation get/create, background response, "
+            f"poll every {SEED_POLL_INTERVAL:g} s"
+        )
 
     def ask(self, prompt: str, thread_id: str | None) -> Answer:
         c = self.client
@@ -242,6 +249,10 @@ def make(name: str, backend: str, base_url: str) -> Impl:
         return make_provider(backend, base_url)
     if name == "engine":
         return EngineProvider(backend, base_url, why="the engine alone, on this runtime's SDK")
+    if name == "raw":
+        from .raw import RawAssistants, RawResponses
+
+        return RawAssistants(base_url) if backend == "assistants" else RawResponses(base_url)
     table: dict[tuple[str, str], Any] = {
         ("seed", "assistants"): SeedAssistants,
         ("seed", "responses"): SeedResponses,

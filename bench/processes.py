@@ -1,7 +1,9 @@
 """Starting the emulator and the workers as child processes, and reading their JSON.
 
 Every child runs with the repository root on ``PYTHONPATH`` (so ``bench`` is importable from
-any virtualenv that has the package installed) and is killed by its own pid if it overruns.
+any virtualenv that has the package installed) and is killed by its own pid if it overruns. A
+worker of another revision (``--compare-ref``) gets that revision's package directory before it,
+and as its working directory: ``python -m`` puts the working directory first on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from .control import Control
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child_env() -> dict[str, str]:
+def child_env(first: Path | None = None) -> dict[str, str]:
+    """This environment with ROOT (and ``first`` before it) at the head of ``PYTHONPATH``."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    head = [str(first)] if first else []
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (*head, str(ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     return env
 
@@ -85,15 +89,19 @@ class EmulatorProcess:
             self._stderr.close()
 
 
-def run_worker(python: str, job: dict[str, Any], *, timeout: float) -> dict[str, Any]:
-    """Run one job in ``python -m bench.worker``; its last stdout line is the JSON result."""
+def run_worker(python: str, job: dict[str, Any], *, timeout: float, import_root: Path | None = None) -> dict[str, Any]:
+    """Run one job in ``python -m bench.worker``; its last stdout line is the JSON result.
+
+    ``import_root``: the directory whose ``keep_openaiassistant`` the worker imports (another
+    revision's); by default the one of this tree.
+    """
     try:
         done = subprocess.run(
             [python, "-m", "bench.worker", json.dumps(job)],
             capture_output=True,
             text=True,
-            env=child_env(),
-            cwd=ROOT,
+            env=child_env(import_root),
+            cwd=import_root or ROOT,
             timeout=timeout,
             check=False,
         )

@@ -24,5 +24,5 @@ if [ "${1:-}" = "--with-keep" ]; then
   own=$(.venvs/bench-keep/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
   echo "$site" > "$own/zz_keep027.pth"
   .venvs/bench-keep/bin/python -m pip install -q --no-deps -e .
-  .venvs/bench-keep/bin/python -W ignore -c "import keep.providers.base.base_provider, keep_openaiassistant.keep_provider, openai; print('bench-keep: Keep importable, openai', openai.__version__)"
+  .venvs/bench-keep/bin/python -W ignore -c "import keep.providers.base.base_provider, openai; from keep_openaiassistant import OpenaiassistantProvider; print('bench-keep: Keep importable, openai', openai.__version__)"
 fi

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import platform
 import random
 import resource
@@ -219,6 +220,9 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
         except NotAvailable as exc:
             return {**head, "na": str(exc)}
         head["via"] = impl.via
+        package = sys.modules.get("keep_openaiassistant")
+        if package is not None and package.__file__:  # which tree's package ran (--compare-ref checks it)
+            head["package"] = os.path.dirname(package.__file__)
         try:
             # concurrency warms up each of its own instances
             for _ in range(0 if figure == "concurrency" else int(job.get("warmup", 2))):
