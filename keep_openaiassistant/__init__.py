@@ -1,15 +1,17 @@
 """keep-openaiassistant: an OpenAI Assistant provider for Keep, its engine and a local emulator.
 
-The engine (:class:`Assistant`) imports no Keep code; the Keep provider lives in
-:mod:`keep_openaiassistant.keep_adapter.provider` and is only imported when Keep is installed.
+The engine (:class:`Assistant`) imports no Keep code. Everything that imports Keep is in
+:mod:`keep_openaiassistant.keep_adapter` (the provider class, ``ask --via keep``, ``doctor``);
+the provider classes below are imported from there only when asked for, which needs Keep.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .engine import Assistant, Question
+from .engine import Assistant
 from .errors import AssistantError
+from .question import Question
 from .results import AskResult, Citation, Message, Usage
 from .settings import Settings
 
@@ -29,9 +31,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The Keep classes need Keep: import them only when asked for.
+    # The Keep classes need Keep: import them only when asked for. OpenaiAssistantProvider is an
+    # alias for Python code; Keep itself only ever sees OpenaiassistantProvider (see contract).
     if name in ("OpenaiassistantProvider", "OpenaiAssistantProvider", "OpenaiassistantProviderAuthConfig"):
         from .keep_adapter import provider as keep_provider
 
         return getattr(keep_provider, "OpenaiassistantProvider" if name == "OpenaiAssistantProvider" else name)
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,39 +6,43 @@
     doctor [--no-listing] [--json]
 
 Exit codes: 0 success; 1 the assistant (or Keep discovery) failed — the message says why;
-2 usage or configuration error (missing key, bad option, misconfigured provider); doctor only:
-3 Keep is not importable from this Python, 4 Keep finds the provider but the openai SDK cannot work. Errors are one ``error: ...`` line on stderr, never a
-traceback and never a secret.
+2 usage or configuration error (missing key, bad option, misconfigured provider); 130
+interrupted (Ctrl-C, SIGTERM); doctor only: 3 Keep is not importable from this Python, 4 Keep
+finds the provider but the openai SDK cannot work. Errors are one ``error: ...`` line on
+stderr (``interrupted; ...`` for an interrupted ask), never a traceback and never a secret.
 
 ``ask`` goes through Keep's provider class when Keep is importable (as Keep's own provider
 smoke blocks do), else straight through the engine; ``--via`` forces one. ``--emulator`` starts
 the bundled emulator on 127.0.0.1 and ignores the OPENAI_* server variables: no key, no network.
 It answers as the emulator's default assistant (Assistants API) unless ``--api responses``.
+Ctrl-C or SIGTERM during ``ask`` interrupts the ask: the engine cancels the run it started and
+the command says so. This module imports no Keep code; the Keep paths (``--via keep``,
+``doctor``) are in :mod:`keep_openaiassistant.keep_adapter`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import inspect
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .errors import AssistantError, ConfigurationError
+from .errors import AskInterrupted, AssistantError, ConfigurationError
 from .settings import API_CHOICES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-CLI_PROVIDER_ID = "openaiassistant_cli"
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class UsageError(Exception):
@@ -107,7 +111,9 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         print(f"error: {exc}", file=err)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        # Interrupted outside an ask (starting the emulator, reading the config): nothing to cancel.
+        print("interrupted", file=err)
+        return EXIT_INTERRUPTED
 
 
 def _configure_logging(verbose: bool, err: TextIO) -> None:
@@ -171,8 +177,54 @@ def _maybe_emulator(enabled: bool) -> Iterator[str | None]:
         return
     from .emulator import Emulator
 
-    with Emulator() as emu:
+    emu = Emulator()
+    started = False
+    try:
+        # The emulator's threads inherit the signal mask of the thread that starts them: started
+        # with SIGINT/SIGTERM blocked, they never take a signal meant for this process, which the
+        # kernel then hands to the main thread, the one blocked in the ask, interrupting it at once.
+        with _signals_blocked():
+            emu.start()
+            started = True
         yield emu.base_url
+    finally:
+        if started:  # stop() waits for the serving thread: only once it was started
+            emu.stop()
+
+
+@contextmanager
+def _signals_blocked() -> Iterator[None]:
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPT_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
+def _interrupted_by_signals() -> Iterator[None]:
+    """Ctrl-C and SIGTERM (``kill``, ``docker stop``) both raise KeyboardInterrupt in the main thread.
+
+    The engine turns a KeyboardInterrupt during an ask into AskInterrupted after cancelling the
+    run it started. SIGINT is set too: a process started in the background by a shell inherits
+    SIGINT *ignored*, and Python then never raises KeyboardInterrupt for it.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signal.signal: main thread only
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in INTERRUPT_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _keep_importable() -> bool:
@@ -189,21 +241,18 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     elif via == "keep" and not _keep_importable():
         raise UsageError(f"--via keep: Keep is not importable from {sys.executable}; use --via engine.")
     step = {"prompt": args.prompt, "thread_id": args.thread_id, "max_wait_time": args.max_wait_time}
-    with _maybe_emulator(args.emulator) as emulator_url:
+    with _interrupted_by_signals(), _maybe_emulator(args.emulator) as emulator_url:
         auth = _authentication(args, emulator_url)
         try:
             result = _ask_via_keep(auth, step) if via == "keep" else _ask_via_engine(auth, step)
-        except UsageError:
-            raise
         except ConfigurationError as exc:
             raise UsageError(str(exc)) from None
+        except AskInterrupted as exc:
+            print(_interrupted_line(exc), file=err)
+            return EXIT_INTERRUPTED
         except AssistantError as exc:
             print(f"error: {exc}", file=err)
             return EXIT_FAILED
-        except Exception as exc:
-            if via != "keep":
-                raise
-            return _keep_failure(exc, err)
     text = (
         json.dumps(result, ensure_ascii=False, separators=(",", ":"))
         if args.json
@@ -211,6 +260,11 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     print(text, file=out)
     return EXIT_OK
+
+
+def _interrupted_line(exc: AskInterrupted) -> str:
+    """``interrupted; <what became of the run>`` (the engine's message, without its own 'Interrupted')."""
+    return "interrupted; " + re.sub(r"^interrupted\b[;:,.]?\s*", "", str(exc), flags=re.IGNORECASE)
 
 
 def _ask_via_engine(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
@@ -226,41 +280,13 @@ def _ask_via_engine(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any
 
 
 def _ask_via_keep(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
-    """Like Keep's own provider smoke blocks: a ContextManager, a ProviderConfig, provider.query()."""
-    with warnings.catch_warnings():
-        # Keep's config warns on import when its optional keep/.env is absent: noise here.
-        warnings.filterwarnings("ignore", message=r"Config file .* not found", category=UserWarning)
-        try:
-            from keep.contextmanager.contextmanager import ContextManager
-            from keep.providers.models.provider_config import ProviderConfig
+    """Through Keep's provider class (:mod:`.keep_adapter.cli`); its errors arrive as the engine's."""
+    from .keep_adapter import cli as keep_cli
 
-            from .keep_adapter.provider import OpenaiassistantProvider
-        except ImportError as exc:
-            raise UsageError(f"Keep is installed but does not import ({exc}); use --via engine.") from None
-
-    cm_kwargs: dict[str, Any] = {"tenant_id": "singletenant", "workflow_id": "keep-openaiassistant-cli"}
-    if "load_state" in inspect.signature(ContextManager).parameters:
-        cm_kwargs["load_state"] = False  # Keep <= 0.2 would create a state file in the working directory
-    provider = OpenaiassistantProvider(
-        context_manager=ContextManager(**cm_kwargs),
-        provider_id=CLI_PROVIDER_ID,
-        config=ProviderConfig(authentication=auth, description="keep-openaiassistant ask"),
-    )
     try:
-        result: dict[str, Any] = provider.query(**step)
-        return result
-    finally:
-        provider.dispose()
-
-
-def _keep_failure(exc: Exception, err: TextIO) -> int:
-    """Keep's exceptions: configuration problems exit 2, everything else 1; message only."""
-    from .keep_adapter.provider import OpenaiassistantConfigError
-
-    print(f"error: {exc}", file=err)
-    if isinstance(exc, OpenaiassistantConfigError) or getattr(exc, "kind", "") == "ConfigurationError":
-        return EXIT_USAGE
-    return EXIT_FAILED
+        return keep_cli.ask(auth, step)
+    except keep_cli.KeepNotImportable as exc:
+        raise UsageError(str(exc)) from None
 
 
 # -- emulator ------------------------------------------------------------------------------------
@@ -318,8 +344,8 @@ def _link(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from . import discovery
+    from .keep_adapter.doctor import doctor
 
-    report = discovery.doctor(listing=not args.no_listing)
+    report = doctor(listing=not args.no_listing)
     print(json.dumps(report.as_dict(), default=str) if args.json else report.render(), file=out)
     return report.exit_code

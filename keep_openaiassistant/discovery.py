@@ -12,22 +12,20 @@ So the provider must be a folder *inside* the providers folder of the Keep that 
     has no ``keep_adapter/shim/`` (hatchling moves force-included files), so there the link points at the
     wheel's own ``site-packages/keep/providers/openaiassistant_provider/``.
 
-``doctor`` walks the chain Keep walks and says, for the first broken link, why and what fixes it.
-Nothing here imports Keep at module level: ``find_spec("keep.providers")`` only imports the
-``keep`` namespace, never Keep's code; the factory is imported by ``doctor`` alone.
+``doctor`` (:mod:`keep_openaiassistant.keep_adapter.doctor`) walks the chain Keep walks and
+says, for the first broken link, why and what fixes it; the steps that need no Keep code (the
+SDK, where Keep is, what is at the provider's entry) and the report are here. Nothing here
+imports Keep: ``find_spec("keep.providers")`` only locates Keep's folder (it runs
+``keep/providers/__init__.py``, never a provider or the factory).
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import importlib.util
-import inspect
-import json
 import logging
 import os
 import sys
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,19 +245,21 @@ class Report:
         return {"exit_code": self.exit_code, "checks": [c.__dict__ for c in self.checks]}
 
 
-def _where_keep_lives(providers_dir: Path) -> str:
+def where_keep_lives(providers_dir: Path) -> str:
     paths = {Path(p).resolve() for p in sys.path if p and "site-packages" in p}
     inside = any(providers_dir.resolve().is_relative_to(p) for p in paths)
     return "a regular install in site-packages" if inside else "a source checkout or editable install"
 
 
-def doctor(*, listing: bool = True) -> Report:
-    """Check every step Keep takes to find the provider; the first failure says why and the fix."""
+def check_package(report: Report) -> None:
+    """This package: its version, where it is imported from, and by which Python."""
     from . import __version__
 
-    report = Report()
     report.add(True, "keep-openaiassistant", f"{__version__} at {Path(__file__).parent} (Python {sys.executable})")
-    sdk_ok = _check_sdk(report)
+
+
+def check_keep_importable(report: Report) -> Path | None:
+    """Keep's providers folder, or None (and a FAIL with the fix) when this Python has no Keep."""
     providers_dir = keep_providers_dir()
     if providers_dir is None:
         report.add(
@@ -269,32 +269,16 @@ def doctor(*, listing: bool = True) -> Report:
             "run doctor with the Python that runs Keep (in Docker: docker exec <keep-backend> python -m "
             "keep_openaiassistant doctor) and install keep-openaiassistant into that environment.",
         )
-        report.exit_code = NO_KEEP
-        return report
+        return None
     report.add(
         True,
         "Keep importable",
-        f"{keep_version() or 'version unknown'}; providers folder {providers_dir} ({_where_keep_lives(providers_dir)})",
+        f"{keep_version() or 'version unknown'}; providers folder {providers_dir} ({where_keep_lives(providers_dir)})",
     )
-
-    if not _check_entry(report, providers_dir):
-        report.exit_code = NOT_FOUND
-        return report
-    with warnings.catch_warnings():
-        # Keep's config warns on import when its optional keep/.env is absent: not a finding.
-        warnings.filterwarnings("ignore", message=r"Config file .* not found", category=UserWarning)
-        provider_class = _check_import(report)
-        if provider_class is None or not _check_factory(report, provider_class):
-            report.exit_code = NOT_FOUND
-            return report
-        if listing and not _check_listing(report):
-            report.exit_code = NOT_FOUND
-    if report.exit_code == OK and not sdk_ok:
-        report.exit_code = SDK_BROKEN
-    return report
+    return providers_dir
 
 
-def _check_sdk(report: Report) -> bool:
+def check_sdk(report: Report) -> bool:
     """Build (not use) an SDK client: openai < 1.55 on httpx >= 0.28 fails right here."""
     import openai
 
@@ -307,7 +291,7 @@ def _check_sdk(report: Report) -> bool:
         pass
     try:
         openai.OpenAI(api_key="doctor", base_url="http://127.0.0.1:9/v1").close()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- whatever the SDK raises is the finding
         report.add(
             False,
             "openai SDK",
@@ -319,7 +303,7 @@ def _check_sdk(report: Report) -> bool:
     return True
 
 
-def _check_entry(report: Report, providers_dir: Path) -> bool:
+def check_entry(report: Report, providers_dir: Path) -> bool:
     entry = inspect_entry(providers_dir)
     if entry.kind == "wheel":
         stale = [f.name for f in SHIM_DIR.glob("*.py") if _read(f) != _read(entry.path / f.name)]
@@ -365,7 +349,7 @@ def _check_entry(report: Report, providers_dir: Path) -> bool:
     if elsewhere:
         detail = (
             f"{entry.path} is missing; the wheel put its files at {elsewhere[0]}, but the Keep this Python "
-            f"imports is {_where_keep_lives(providers_dir)} at {providers_dir.parent.parent}"
+            f"imports is {where_keep_lives(providers_dir)} at {providers_dir.parent.parent}"
         )
     else:
         detail = f"{entry.path} is missing"
@@ -383,115 +367,3 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except OSError:
         return None
-
-
-def _check_import(report: Report) -> Any:
-    try:
-        module = importlib.import_module(MODULE)
-    except Exception as exc:  # the report must say why, whatever it is
-        report.add(
-            False,
-            f"import {MODULE}",
-            f"{type(exc).__name__}: {exc}",
-            "install what is missing into Keep's environment (pip install keep-openaiassistant pulls openai)",
-        )
-        return None
-    from .keep_adapter.provider import OpenaiassistantProvider
-
-    cls = getattr(module, "OpenaiassistantProvider", None)
-    if cls is not OpenaiassistantProvider:
-        report.add(
-            False,
-            f"import {MODULE}",
-            "it does not re-export keep_openaiassistant's OpenaiassistantProvider",
-            "reinstall keep-openaiassistant",
-        )
-        return None
-    report.add(True, f"import {MODULE}")
-    return cls
-
-
-def _check_factory(report: Report, provider_class: Any) -> bool:
-    try:
-        from keep.providers.providers_factory import ProvidersFactory
-
-        resolved = ProvidersFactory.get_provider_class(PROVIDER_TYPE)
-        auth = ProvidersFactory.get_provider_required_config(PROVIDER_TYPE)
-    except Exception as exc:
-        report.add(
-            False,
-            "ProvidersFactory resolves the type",
-            f"{type(exc).__name__}: {exc}",
-            "check that Keep itself imports (its dependencies are installed)",
-        )
-        return False
-    from .auth_config import OpenaiassistantProviderAuthConfig
-
-    if resolved is not provider_class or auth is not OpenaiassistantProviderAuthConfig:
-        report.add(
-            False,
-            "ProvidersFactory resolves the type",
-            f"got {resolved!r} / {auth!r}",
-            "reinstall keep-openaiassistant",
-        )
-        return False
-    report.add(
-        True,
-        "ProvidersFactory resolves the type",
-        f"'{PROVIDER_TYPE}' -> {provider_class.__module__}.{provider_class.__name__}",
-    )
-    return True
-
-
-def _check_listing(report: Report) -> bool:
-    from keep.providers.providers_factory import ProvidersFactory
-
-    from .auth_config import FIELD_NAMES
-
-    cache = Path(os.environ.get("PROVIDERS_CACHE_FILE", "providers_cache.json"))
-    if cache.is_file():
-        try:
-            cached = {p.get("type") for p in json.loads(cache.read_text(encoding="utf-8"))}
-        except (OSError, ValueError, AttributeError):
-            cached = set()
-        if PROVIDER_TYPE not in cached:
-            report.add(
-                None,
-                "Keep's providers cache",
-                f"{cache.resolve()} does not list '{PROVIDER_TYPE}' (built before the install)",
-                "keep provider build_cache, or restart Keep (its Docker entrypoint rebuilds the cache)",
-            )
-    get_all = ProvidersFactory.get_all_providers
-    kwargs = {"ignore_cache_file": True} if "ignore_cache_file" in inspect.signature(get_all).parameters else {}
-    try:
-        providers = get_all(**kwargs)
-    except Exception as exc:
-        report.add(
-            None,
-            "provider listing (UI)",
-            f"Keep's listing failed on another provider: {type(exc).__name__}: {exc}",
-            "install the dependencies of Keep's other providers (Keep's own image has them)",
-        )
-        return True
-    ours = next((p for p in providers if getattr(p, "type", None) == PROVIDER_TYPE), None)
-    if ours is None:
-        report.add(
-            False,
-            "provider listing (UI)",
-            f"{len(providers)} providers listed, '{PROVIDER_TYPE}' not among them",
-            "run doctor again with -v to see Keep's import errors",
-        )
-        return False
-    missing = [f for f in FIELD_NAMES if f not in (ours.config or {})]
-    if missing:
-        report.add(
-            False, "provider listing (UI)", f"install form lacks {', '.join(missing)}", "reinstall keep-openaiassistant"
-        )
-        return False
-    report.add(
-        True,
-        "provider listing (UI)",
-        f"'{getattr(ours, 'display_name', PROVIDER_TYPE)}' with {len(ours.config)} form fields, "
-        f"among {len(providers)} providers",
-    )
-    return True

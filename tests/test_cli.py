@@ -1,7 +1,8 @@
 """The command line: exit codes and exact error lines, against the in-process emulator.
 
-``main(argv, stdout=, stderr=)`` for most tests (fast); one subprocess for ``emulator`` (it
-serves until SIGINT) and one for ``python -m`` wiring.
+``main(argv, stdout=, stderr=)`` for most tests (fast); subprocesses for what needs a process of
+its own: ``emulator`` (it serves until SIGINT), ``python -m`` wiring, and Ctrl-C / SIGTERM
+during ``ask``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -101,6 +104,7 @@ def test_missing_key_is_exit_2_through_python_dash_m() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
     proc = subprocess.run(
         [sys.executable, "-m", "keep_openaiassistant", "ask", "Disk full"],
+        check=False,
         capture_output=True,
         text=True,
         env=env,
@@ -242,3 +246,129 @@ def test_a_keep_that_does_not_import_is_a_usage_error(monkeypatch: pytest.Monkey
     code, out, err = run("ask", "Disk full", "--emulator", "--via", "keep")
     assert (code, out) == (2, "")
     assert err == "error: Keep is installed but does not import (No module named 'chevron'); use --via engine.\n"
+
+
+# -- Ctrl-C and SIGTERM during ask ---------------------------------------------------------------
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ENV_NAMES}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def asking() -> Iterator[Any]:
+    """Start ``python -m keep_openaiassistant -v ask ...``; returns it once its run request is answered.
+
+    With ``-v`` the SDK's HTTP client logs each response as it arrives; the line for the request
+    that creates the run (``.../runs`` or ``.../responses``) says the server has started it and
+    the stream is open, so a signal sent now lands during the answer's wait.
+    """
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*argv: str, env: dict[str, str] | None = None, creates: str = r"/runs") -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "keep_openaiassistant", "-v", "ask", *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env or _child_env(),
+        )
+        procs.append(proc)
+        assert proc.stderr is not None
+        started = re.compile(rf'HTTP Request: POST \S+{creates} "HTTP/1.1 200')
+        seen: list[str] = []
+        for line in proc.stderr:
+            seen.append(line)
+            if started.search(line):
+                return proc
+        raise AssertionError(f"the ask ended before its run started: {proc.wait()}\n{''.join(seen[-20:])}")
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _outcome(proc: subprocess.Popen[str]) -> tuple[int, str, list[str]]:
+    """Exit code, stdout, and the stderr lines that are not -v log lines."""
+    out, rest = proc.communicate(timeout=20)  # the run would take 30 s: an interrupted ask ends long before
+    lines = [line for line in rest.splitlines() if not re.match(r"\d{4}-\d\d-\d\d \d", line) and line.strip()]
+    return proc.returncode, out, lines
+
+
+INTERRUPTED_RUN = re.compile(r"^interrupted; run (run_\w+) on (thread_\w+) was cancelled on the server\. ")
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_during_ask_cancels_the_run_and_exits_130(asking: Any, stop_signal: signal.Signals) -> None:
+    proc = asking("--emulator", "--via", "engine", "[[delay:30]] Disk full on db-1")
+    proc.send_signal(stop_signal)
+    code, out, lines = _outcome(proc)
+    assert (code, out) == (130, "")
+    assert len(lines) == 1 and INTERRUPTED_RUN.match(lines[0]), lines
+    assert "Traceback" not in "\n".join(lines)
+
+
+def test_ctrl_c_during_a_responses_ask_cancels_the_response(asking: Any) -> None:
+    proc = asking("--emulator", "--api", "responses", "--via", "engine", "[[delay:30]] Disk full", creates="/responses")
+    proc.send_signal(signal.SIGINT)
+    code, out, lines = _outcome(proc)
+    assert (code, out) == (130, "")
+    assert len(lines) == 1 and re.match(r"^interrupted; response resp_\w+ on conv_\w+ was cancelled", lines[0]), lines
+
+
+def test_sigterm_leaves_no_run_going_on_the_server(asking: Any, emulator: Emulator) -> None:
+    # The server's own view: the run the interrupted ask started is cancelled, so the next ask
+    # on the thread does not have to wait for it.
+    env = _child_env(OPENAI_API_KEY="sk-emulator", OPENAI_BASE_URL=emulator.base_url, ASSISTANT_ID=DEFAULT_ASSISTANT_ID)
+    proc = asking("--via", "engine", "[[delay:30]] Disk full on db-1", env=env)
+    proc.send_signal(signal.SIGTERM)
+    assert _outcome(proc)[0] == 130
+    store = emulator.assistants.store
+    with store.lock:
+        for run in store.runs.values():
+            store.advance(run)
+        statuses = {run.id: run.status for run in store.runs.values()}
+    assert len(statuses) == 1 and set(statuses.values()) == {"cancelled"}, statuses
+
+
+def test_an_interrupt_before_the_ask_started_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keep_openaiassistant import cli
+
+    def interrupted(*args: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_authentication", interrupted)
+    assert run("ask", "Disk full", "--emulator", "--via", "engine") == (130, "", "interrupted\n")
+
+
+def test_an_interrupted_ask_through_the_engine_path_prints_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keep_openaiassistant import cli
+    from keep_openaiassistant.errors import AskInterrupted
+
+    def ask(auth: Any, step: Any) -> Any:
+        raise AskInterrupted(
+            "Interrupted; run run_1 on thread_1 was cancelled on the server. What to do: ask again when ready.",
+            cancelled=True,
+            thread_id="thread_1",
+            run_id="run_1",
+        )
+
+    monkeypatch.setattr(cli, "_ask_via_engine", ask)
+    assert run("ask", "Disk full", "--emulator", "--via", "engine") == (
+        130,
+        "",
+        "interrupted; run run_1 on thread_1 was cancelled on the server. What to do: ask again when ready.\n",
+    )
+
+
+def test_sigterm_during_ask_raises_keyboard_interrupt_and_the_handlers_come_back() -> None:
+    from keep_openaiassistant.cli import _interrupted_by_signals
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), _interrupted_by_signals():
+        signal.raise_signal(signal.SIGTERM)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before

@@ -129,12 +129,27 @@ def test_the_wheel_maps_the_shim_into_keeps_folder() -> None:
         assert (ROOT / source).is_file()
 
 
+def test_the_shim_folder_is_in_the_keep_adapter_and_holds_what_the_wheel_maps() -> None:
+    package = ROOT / "keep_openaiassistant"
+    assert package / "keep_adapter" / "shim" == SHIM_DIR
+    assert sorted(f.name for f in SHIM_DIR.glob("*.py")) == ["__init__.py", f"{ENTRY}.py"]
+    assert not (package / "keep_shim").exists() and not (package / "keep_provider.py").exists()
+
+
+def test_a_copy_from_a_release_before_keep_adapter_is_still_ours(providers: Path) -> None:
+    # An old wheel's keep/providers/openaiassistant_provider/ imported keep_openaiassistant.keep_provider.
+    old = providers / ENTRY
+    old.mkdir()
+    (old / "__init__.py").write_text("")
+    (old / f"{ENTRY}.py").write_text(
+        "from keep_openaiassistant.keep_provider import OpenaiassistantProvider, OpenaiassistantProviderAuthConfig\n"
+    )
+    assert inspect_entry(providers).kind == "wheel"
+
+
 def test_the_shim_only_re_exports() -> None:
     text = (SHIM_DIR / f"{ENTRY}.py").read_text()
-    assert (
-        "from keep_openaiassistant.keep_adapter.provider import OpenaiassistantProvider, OpenaiassistantProviderAuthConfig"
-        in text
-    )
+    assert "from keep_openaiassistant.keep_adapter.provider import OpenaiassistantProvider, " in text
 
 
 def test_a_regular_install_links_the_wheels_own_folder(
@@ -168,7 +183,7 @@ def test_link_without_any_shim_says_reinstall(providers: Path, tmp_path: Path, m
 
 def entry_check(providers: Path) -> tuple[bool, discovery.Check]:
     report = discovery.Report()
-    ok = discovery._check_entry(report, providers)
+    ok = discovery.check_entry(report, providers)
     return ok, report.checks[-1]
 
 
@@ -230,7 +245,7 @@ def test_doctor_flags_an_sdk_that_cannot_build_a_client(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(openai, "OpenAI", broken)
     report = discovery.Report()
-    assert discovery._check_sdk(report) is False
+    assert discovery.check_sdk(report) is False
     check = report.checks[-1]
     assert (check.ok, check.title) == (False, "openai SDK")
     assert check.detail.endswith(
@@ -243,5 +258,5 @@ def test_doctor_reports_the_sdk_versions() -> None:
     import openai
 
     report = discovery.Report()
-    assert discovery._check_sdk(report) is True
+    assert discovery.check_sdk(report) is True
     assert report.checks[-1].detail.startswith(f"openai {openai.__version__}")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+from typing import Any
 
 import pytest
 from _keepenv import KEEP_PRESENT, SKIP_REASON
@@ -63,3 +68,52 @@ def test_doctor_finds_the_provider(light_providers_folder: None) -> None:
         r"^ok    provider listing \(UI\): '(OpenAI Assistant|openaiassistant)' with 10 form fields", out, re.M
     )
     assert out.endswith("Keep finds provider type 'openaiassistant'.\n")
+
+
+def test_an_interrupted_ask_through_keep_is_one_line_and_exit_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine's AskInterrupted reaches Keep as the provider's ProviderException; the CLI
+    # turns it back into the same one line the engine path prints.
+    from keep_openaiassistant.engine import Assistant
+    from keep_openaiassistant.errors import AskInterrupted
+
+    def interrupted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AskInterrupted(
+            "Interrupted; run run_1 on thread_1 was cancelled on the server. What to do: ask again when ready.",
+            cancelled=True,
+            thread_id="thread_1",
+            run_id="run_1",
+        )
+
+    monkeypatch.setattr(Assistant, "ask", interrupted)
+    code, out, err = run("ask", "Disk full", "--emulator", "--via", "keep")
+    assert (code, out) == (130, "")
+    assert err == "interrupted; run run_1 on thread_1 was cancelled on the server. What to do: ask again when ready.\n"
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_during_an_ask_through_keep_exits_130(stop_signal: signal.Signals) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_ID"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keep_openaiassistant", "-v", "ask", "--emulator", "--via", "keep", "[[delay:30]] hi"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stderr is not None
+        started = re.compile(r'HTTP Request: POST \S+/runs "HTTP/1.1 200')
+        for line in proc.stderr:
+            if started.search(line):
+                break
+        else:
+            raise AssertionError(f"the ask ended before its run started (exit {proc.wait()})")
+        proc.send_signal(stop_signal)
+        out, rest = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = [line for line in rest.splitlines() if line.strip() and not re.match(r"\d{4}-\d\d-\d\d \d", line)]
+    assert (proc.returncode, out) == (130, "")
+    assert len(lines) == 1 and lines[0].startswith("interrupted; "), lines
