@@ -33,14 +33,17 @@ RESPONSES_TAB = "responses api"
 class OpenaiassistantProviderAuthConfig:
     """OpenAI Assistant authentication and assistant profile (Keep's install form)."""
 
+    # repr=False: the key never shows in repr() or str() of the form (a log line, a traceback's
+    # locals, an f-string); Keep's form reads only the metadata.
     api_key: str = dataclasses.field(
+        repr=False,
         metadata={
             "required": True,
             "description": "OpenAI API key",
             "sensitive": True,
             "hint": "https://platform.openai.com/api-keys — any non-empty value for the local emulator",
             "placeholder": "sk-...",
-        }
+        },
     )
     organization_id: str | None = dataclasses.field(
         default=None,

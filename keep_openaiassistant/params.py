@@ -13,18 +13,27 @@ signature, the YAML schema and the docs are tested against it.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from .question import DEFAULT_MAX_WAIT_TIME
 from .errors import ConfigurationError
+from .question import DEFAULT_MAX_WAIT_TIME, HISTORY_CHOICES, History
 
 # Keep's workflows time out after 120 minutes: no step can usefully wait longer.
 MAX_WAIT_TIME_LIMIT = 7200.0
-# Keys Keep itself may leave in a step's ``with:`` (BaseProvider.query pops them on Keep >= 0.51).
+# The keys of a step's ``with:`` that are Keep's own, not the provider's: Keep's step runner
+# passes the whole rendered ``with:`` to ``provider.query(**with)`` (keep/step/step.py,
+# Step._run_single, in 0.2.7 and current Keep), and ``BaseProvider.query`` forwards what it
+# does not pop to ``_query`` (keep/providers/base/base_provider.py):
+# - keephq 0.2.7: ``query()`` pops nothing; ``enrich_alert`` is Keep's (read by ``notify()``).
+# - current Keep (0.54): ``query()`` pops ``enrich_alert`` and ``audit_enabled``;
+#   ``enrich_incident`` is popped by ``notify()`` only, so a step's reaches ``_query``.
+# Nothing else is added by Keep: the parser (keep/parser/parser.py, parse_provider_parameters)
+# only renames Python keywords (``from`` -> ``from_``), none of which is a parameter here.
 KEEP_INTERNAL_KEYS = frozenset({"enrich_alert", "enrich_incident", "audit_enabled"})
 _ABSENT = frozenset({"", "none", "null"})
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -75,18 +84,25 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Answers for the assistant's function calls, by function name (string or JSON value). "
         "A mapping or a JSON string.",
     ),
+    Parameter(
+        "history",
+        "string",
+        "full: `messages` holds the thread's messages (bounded in count and bytes; one more request on a "
+        "continued thread); none: only this turn, no extra request.",
+        default="full",
+    ),
 )
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 
 
 def coerce_step(**values: Any) -> dict[str, Any]:
-    """Raw ``with:`` values (only the known parameters) -> keyword arguments of ``Assistant.ask``."""
-    unknown = sorted(set(values) - set(NAMES))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown step parameter(s) {', '.join(unknown)}: the parameters are {', '.join(NAMES)}."
-        )
+    """Raw ``with:`` values -> keyword arguments of ``Assistant.ask``.
+
+    Keep's own keys (:data:`KEEP_INTERNAL_KEYS`) are left out; any other key that is not a
+    parameter raises ConfigurationError with a suggestion (:func:`check_keys`).
+    """
+    check_keys(values)
     get = values.get
     return {
         "prompt": coerce_prompt(get("prompt")),
@@ -96,7 +112,34 @@ def coerce_step(**values: Any) -> dict[str, Any]:
         "parse_json": coerce_bool("parse_json", get("parse_json", True), default=True),
         "structured_output_format": coerce_structured_output_format(get("structured_output_format")),
         "tool_outputs": coerce_tool_outputs(get("tool_outputs")),
+        "history": coerce_history(get("history")),
     }
+
+
+def check_keys(keys: Iterable[str]) -> None:
+    """Refuse every key that is neither a step parameter nor Keep's own, before any request.
+
+    A misspelt parameter would otherwise be dropped silently (``thred_id``: a new thread on
+    every run; ``max_wait_tme``: the default wait), so each unknown key fails the step, with the
+    closest parameter name when there is one.
+    """
+    unknown = sorted(k for k in keys if k not in BY_NAME and k not in KEEP_INTERNAL_KEYS)
+    if not unknown:
+        return
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, NAMES, n=1)
+        parts.append(f"{_show_key(key)} (did you mean {close[0]!r}?)" if close else _show_key(key))
+    noun, it = ("parameter", "it") if len(unknown) == 1 else ("parameters", "them")
+    raise ConfigurationError(
+        f"unknown step {noun} {', '.join(parts)}: correct or remove {it} in the step's `with:`. "
+        f"The parameters are {', '.join(NAMES)}.",
+        field=unknown[0],
+    )
+
+
+def _show_key(key: str) -> str:
+    return repr(key) if len(key) <= 40 else repr(key[:37] + "...")
 
 
 def _show(value: Any) -> str:
@@ -237,3 +280,19 @@ def coerce_tool_outputs(value: Any) -> dict[str, Any] | None:
         if not isinstance(key, str) or not key.strip():
             raise ConfigurationError(f"{name} keys must be function names, got {_show(key)}.", field=name)
     return fmt
+
+
+def coerce_history(value: Any) -> History:
+    """``full`` (default) or ``none``, in any case; absent or empty: ``full``."""
+    if value is None:
+        return "full"
+    word = value.strip().lower() if isinstance(value, str) else None
+    if word == "":
+        return "full"
+    if word not in HISTORY_CHOICES:
+        raise ConfigurationError(
+            f"history must be one of {', '.join(HISTORY_CHOICES)}, got {_show(value)}: full returns the "
+            "thread's messages, none only this turn.",
+            field="history",
+        )
+    return cast(History, word)

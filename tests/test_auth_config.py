@@ -194,3 +194,17 @@ def test_a_type_error_never_echoes_the_value() -> None:
 def test_null_fields_mean_not_set() -> None:
     settings = settings_from_authentication({"api_key": "k", "api": None, "code_interpreter": None, "model": None})
     assert (settings.api, settings.code_interpreter, settings.model) == ("auto", False, None)
+
+
+def test_repr_never_shows_the_api_key() -> None:
+    # pydantic v1 (Keep's) and v2 dataclasses both honour dataclasses.field(repr=False).
+    auth = build_auth_config({"api_key": "sk-proj-secret-123", "assistant_id": "asst_1"})
+    assert "sk-proj-secret-123" not in repr(auth) and "sk-proj-secret-123" not in str(auth)
+    assert "api_key" not in repr(auth)
+    assert "assistant_id='asst_1'" in repr(auth), "the other fields still show"
+    assert auth.api_key == "sk-proj-secret-123"
+
+
+def test_only_the_secret_field_is_hidden_from_repr() -> None:
+    hidden = [f.name for f in dataclasses.fields(OpenaiassistantProviderAuthConfig) if not f.repr]
+    assert hidden == [n for n, m in form_fields().items() if m["sensitive"]] == ["api_key"]

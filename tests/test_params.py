@@ -29,6 +29,7 @@ def test_defaults_match_the_contract() -> None:
         "parse_json": True,
         "structured_output_format": None,
         "tool_outputs": None,
+        "history": "full",
     }
 
 
@@ -143,9 +144,63 @@ def test_additional_instructions_empty_means_none() -> None:
     assert step(additional_instructions="Be brief.")["additional_instructions"] == "Be brief."
 
 
-def test_unknown_parameters_are_refused_by_coerce_step() -> None:
-    with pytest.raises(ConfigurationError, match="unknown step parameter"):
-        params.coerce_step(prompt="p", modle="x")
+@pytest.mark.parametrize(
+    ("key", "suggestion"), [("thred_id", "thread_id"), ("max_wait_tme", "max_wait_time"), ("promt", "prompt")]
+)
+def test_a_misspelt_parameter_fails_with_a_suggestion(key: str, suggestion: str) -> None:
+    error = error_of(prompt="p", **{key: "x"})
+    assert error.field == key
+    assert str(error) == (
+        f"unknown step parameter {key!r} (did you mean {suggestion!r}?): correct or remove it in the step's "
+        f"`with:`. The parameters are {', '.join(params.NAMES)}."
+    )
+
+
+def test_an_unknown_parameter_without_a_near_name_fails_too() -> None:
+    error = error_of(prompt="p", temperature="0.2")
+    assert str(error).startswith("unknown step parameter 'temperature': correct or remove it in the step's `with:`.")
+
+
+def test_every_unknown_parameter_is_named_at_once() -> None:
+    error = error_of(prompt="p", thred_id="t", colour="red")
+    assert str(error).startswith(
+        "unknown step parameters 'colour', 'thred_id' (did you mean 'thread_id'?): correct or remove them"
+    )
+
+
+def test_a_long_unknown_key_is_shortened_in_the_message() -> None:
+    key = "k" * 200
+    assert key not in str(error_of(prompt="p", **{key: 1}))
+
+
+@pytest.mark.parametrize("key", sorted(params.KEEP_INTERNAL_KEYS))
+def test_keeps_own_step_keys_are_left_to_keep(key: str) -> None:
+    assert step(**{key: [{"key": "assistant_thread_id", "value": "results.thread_id"}]}) == step()
+
+
+def test_keeps_own_keys_are_the_ones_its_code_passes_to_query() -> None:
+    # keephq 0.2.7 and current Keep (keep/providers/base/base_provider.py, keep/step/step.py).
+    assert {"enrich_alert", "enrich_incident", "audit_enabled"} == params.KEEP_INTERNAL_KEYS
+    assert not params.KEEP_INTERNAL_KEYS & set(params.NAMES)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("full", "full"), ("none", "none"), (" None ", "none"), ("FULL", "full")]
+)
+def test_history_accepts_its_two_words_in_any_case(raw: str, expected: str) -> None:
+    assert step(history=raw)["history"] == expected
+
+
+@pytest.mark.parametrize("raw", [None, "", "  "])
+def test_absent_history_means_full(raw: Any) -> None:
+    assert step(history=raw)["history"] == "full"
+
+
+@pytest.mark.parametrize("raw", ["some", "last", True, 0])
+def test_history_rejects_anything_else_naming_the_choices(raw: Any) -> None:
+    error = error_of(prompt="p", history=raw)
+    assert error.field == "history"
+    assert str(error).startswith("history must be one of full, none, got ")
 
 
 def test_long_values_are_never_echoed() -> None:
@@ -163,5 +218,6 @@ def test_parameter_names_are_the_contracts() -> None:
         "parse_json",
         "structured_output_format",
         "tool_outputs",
+        "history",
     )
     assert [p.name for p in params.PARAMETERS if p.required] == ["prompt"]

@@ -37,6 +37,8 @@ def class_attribute(name: str) -> Any:
     for node in adapter_class().body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
             return node.value
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            return node.value
     raise AssertionError(f"OpenaiassistantProvider.{name} not found")
 
 
@@ -93,16 +95,29 @@ def test_parameters_are_params_py() -> None:
 def test_query_signature_is_params_py() -> None:
     query = next(n for n in adapter_class().body if isinstance(n, ast.FunctionDef) and n.name == "_query")
     args = query.args
-    names = [a.arg for a in args.args]
-    assert names[0] == "self"
-    assert tuple(names[1:]) == params.NAMES, "every parameter explicit, in the contract's order"
-    assert args.vararg is None and not args.kwonlyargs
-    assert args.kwarg is not None, "a trailing **kwargs keeps older Keep versions working"
-    with_defaults = names[len(names) - len(args.defaults) :]
-    defaults = dict(zip(with_defaults, (ast.literal_eval(d) for d in args.defaults), strict=True))
-    assert "prompt" not in defaults, "prompt is required"
-    for p in params.PARAMETERS[1:]:
+    assert [a.arg for a in args.args] == ["self"] and args.vararg is None
+    names = [a.arg for a in args.kwonlyargs]
+    assert tuple(names) == params.NAMES, "every parameter explicit (Keep passes keywords), in the contract's order"
+    assert args.kwarg is not None, "a trailing **kwargs takes the keys Keep itself leaves in with:"
+    assert None not in args.kw_defaults
+    defaults = {a.arg: ast.literal_eval(d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d}
+    # Even the required prompt has a default (None): a step without one must reach _query and
+    # fail there with a message naming it, not as a TypeError from the call.
+    assert tuple(defaults) == params.NAMES
+    for p in params.PARAMETERS:
         assert defaults[p.name] == p.default, p.name
+
+
+def test_docs_list_every_step_parameter() -> None:
+    text = (ROOT / "docs" / "keep.md").read_text(encoding="utf-8")
+    sentence = re.search(r"^Step parameters \(`with:`\): (.*?)\n\n", text, flags=re.M | re.S)
+    assert sentence, "docs/keep.md lists the step parameters in one paragraph"
+    listed = dict.fromkeys(n for n in re.findall(r"`([a-z_]+)`", sentence.group(1)) if n in params.NAMES)
+    assert list(listed) == list(params.NAMES), "every parameter, in the contract's order"
+
+
+def test_the_history_parameter_is_described_everywhere() -> None:
+    assert SCHEMA["parameters"]["history"]["default"] == params.BY_NAME["history"].default == "full"
 
 
 def test_results_are_the_step_result_keys() -> None:

@@ -1,11 +1,15 @@
-"""The Keep adapter: the only module of this package that imports Keep.
+"""The Keep provider: Keep's ``BaseProvider`` around the engine.
 
 Keep imports it as ``keep.providers.openaiassistant_provider.openaiassistant_provider`` (a thin
-re-export installed into Keep's providers folder, see :mod:`keep_openaiassistant.discovery`).
-It does four things and no more: validate the install form into engine Settings without any
-request, build one engine per provider instance lazily, coerce a step's ``with:`` values, and
-map every engine error to Keep's ``ProviderException`` with the engine's message (which
-already says what happened, where, and what to do).
+re-export the wheel installs into Keep's providers folder, see :mod:`.shim`). It does four
+things and no more: validate the install form into engine Settings without any request, build
+one engine per provider instance lazily, coerce a step's ``with:`` values, and map every engine
+error to Keep's ``ProviderException`` with the engine's message (which already says what
+happened, where, and what to do).
+
+One instance serves every ``foreach`` item and may serve several workflow threads at once: the
+engine is shared (one SDK client), and what belongs to one ask (the thread ``expose()``
+reports) is kept per thread, never on the instance.
 
 Works with Keep 0.2.7 (Dec 2023, the last on PyPI) up to the current 0.54: it relies only on
 the constructor, ``self.logger``, ``query()`` calling ``_query(**with)``, ``ProviderConfig``,
@@ -14,9 +18,10 @@ the constructor, ``self.logger``, ``query()`` calling ``_query(**with)``, ``Prov
 
 from __future__ import annotations
 
+import importlib.metadata
 import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from keep.contextmanager.contextmanager import ContextManager
 from keep.exceptions.provider_config_exception import ProviderConfigException
@@ -24,7 +29,7 @@ from keep.exceptions.provider_exception import ProviderException
 from keep.providers.base.base_provider import BaseProvider
 from keep.providers.models.provider_config import ProviderConfig, ProviderScope
 
-from .. import __version__, params
+from .. import params
 from ..auth_config import OpenaiassistantProviderAuthConfig, build_auth_config, ignored_fields, to_settings
 from ..engine import Assistant
 from ..errors import AssistantError, ConfigurationError
@@ -37,8 +42,26 @@ __all__ = [
     "OpenaiassistantProviderError",
 ]
 
+DISTRIBUTION = "keep-openaiassistant"
 
-class OpenaiassistantProviderError(ProviderException):
+
+def _installed_version() -> str:
+    """The installed distribution's version (Keep only ever runs an installed copy).
+
+    Read from the package metadata rather than ``keep_openaiassistant.__version__``: the package
+    root re-exports this module's class, and importing the root from here would make the two
+    import each other.
+    """
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+VERSION = _installed_version()
+
+
+class OpenaiassistantProviderError(ProviderException):  # type: ignore[misc]  # Keep is untyped
     """A step failed. ``str()`` is the engine's message; the ids and the cause are attributes."""
 
     def __init__(
@@ -50,7 +73,7 @@ class OpenaiassistantProviderError(ProviderException):
         self.kind = kind
 
 
-class OpenaiassistantConfigError(ProviderConfigException, ProviderException):
+class OpenaiassistantConfigError(ProviderConfigException, ProviderException):  # type: ignore[misc]
     """The install form cannot work. Both Keep exception types, so either ``except`` catches it."""
 
     def __init__(self, message: str, provider_id: str, *, field: str | None = None) -> None:
@@ -58,7 +81,7 @@ class OpenaiassistantConfigError(ProviderConfigException, ProviderException):
         self.field = field
 
 
-class OpenaiassistantProvider(BaseProvider):
+class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
     """Ask your on-call team's own OpenAI assistant — with your runbooks as its knowledge base,
     a thread that remembers the incident, code interpreter and your functions — from a workflow
     step. Uses the Assistants API (an existing asst_... assistant) or the Responses API (a model
@@ -66,10 +89,10 @@ class OpenaiassistantProvider(BaseProvider):
     """
 
     PROVIDER_DISPLAY_NAME = "OpenAI Assistant"
-    PROVIDER_CATEGORY = ["AI"]
-    PROVIDER_TAGS = ["data"]
+    PROVIDER_CATEGORY: ClassVar[list[str]] = ["AI"]
+    PROVIDER_TAGS: ClassVar[list[str]] = ["data"]
     PROVIDER_DOCS_SLUG = "openaiassistant"
-    PROVIDER_SCOPES = [
+    PROVIDER_SCOPES: ClassVar[list[Any]] = [
         ProviderScope(
             name="authenticated",
             description="The API key (with its organization and project) is accepted by the server.",
@@ -89,7 +112,9 @@ class OpenaiassistantProvider(BaseProvider):
         # Set before super().__init__, which calls validate_config().
         self._engine: Assistant | None = None
         self._engine_lock = threading.Lock()
-        self._last_thread_id: str | None = None
+        # Per ask, so per thread: Keep calls query() then expose() in the thread that runs the
+        # step, and one instance may run in several threads at once.
+        self._ask_state = threading.local()
         super().__init__(context_manager, provider_id, config)
 
     # -- configuration --------------------------------------------------------------------
@@ -130,7 +155,7 @@ class OpenaiassistantProvider(BaseProvider):
         """One cheap read (no thread, no run) answers both scopes; never raises, has no side effects."""
         try:
             checks = dict(self._get_engine().check_access())
-        except Exception as exc:  # never raise at install: report the reason on every scope
+        except Exception as exc:  # noqa: BLE001 -- never raise at install: report the reason on every scope
             reason = str(exc) if isinstance(exc, AssistantError) else f"could not check: {type(exc).__name__}: {exc}"
             return {scope.name: reason for scope in self.PROVIDER_SCOPES}
         result: dict[str, bool | str] = {}
@@ -148,7 +173,7 @@ class OpenaiassistantProvider(BaseProvider):
         return result
 
     def get_provider_metadata(self) -> dict[str, Any]:
-        return {"package": "keep-openaiassistant", "version": __version__, "backend": self.settings.backend}
+        return {"package": "keep-openaiassistant", "version": VERSION, "backend": self.settings.backend}
 
     def dispose(self) -> None:
         with self._engine_lock:
@@ -160,22 +185,30 @@ class OpenaiassistantProvider(BaseProvider):
 
     def _query(
         self,
-        prompt: str,
+        *,
+        prompt: str | None = None,
         thread_id: str | None = None,
         max_wait_time: float = 120,
         additional_instructions: str | None = None,
         parse_json: bool = True,
         structured_output_format: dict[str, Any] | str | None = None,
         tool_outputs: dict[str, Any] | str | None = None,
+        history: str = "full",
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Ask the assistant; returns the contract's step result (plain JSON types).
 
-        Every parameter is explicit because Keep's workflow editor only offers those; the
-        trailing ``**kwargs`` takes what older Keep versions pass through (``enrich_alert``...).
+        Every parameter is explicit (keyword-only: Keep passes ``with:`` as keywords) because
+        Keep's workflow editor only offers those. ``prompt``
+        is required, but has a default so that a step without one fails with a message naming
+        it rather than a ``TypeError``. The trailing ``**kwargs`` takes the keys Keep itself
+        leaves in ``with:`` (:data:`params.KEEP_INTERNAL_KEYS`); any other key fails the step
+        with a suggestion, before any request.
         """
-        if kwargs:
-            self.logger.debug("Ignoring keys this provider does not take", extra={"ignored": sorted(kwargs)})
+        self._ask_state.thread_id = None
+        keep_keys = sorted(k for k in kwargs if k in params.KEEP_INTERNAL_KEYS)
+        if keep_keys:
+            self.logger.debug("Leaving Keep's own step keys to Keep", extra={"keys": keep_keys})
         started = time.monotonic()
         try:
             step = params.coerce_step(
@@ -186,6 +219,8 @@ class OpenaiassistantProvider(BaseProvider):
                 parse_json=parse_json,
                 structured_output_format=structured_output_format,
                 tool_outputs=tool_outputs,
+                history=history,
+                **kwargs,
             )
             self.logger.info(
                 "Asking the assistant",
@@ -198,8 +233,7 @@ class OpenaiassistantProvider(BaseProvider):
             )
             result = self._get_engine().ask(**step)
         except AssistantError as exc:
-            if exc.thread_id:
-                self._last_thread_id = exc.thread_id
+            self._ask_state.thread_id = exc.thread_id
             self.logger.warning(
                 "The assistant step failed",
                 extra={
@@ -215,11 +249,11 @@ class OpenaiassistantProvider(BaseProvider):
         except Exception as exc:
             self.logger.exception("Unexpected error in the assistant step", extra={"provider_id": self.provider_id})
             raise OpenaiassistantProviderError(
-                f"Unexpected {type(exc).__name__} in keep-openaiassistant {__version__}: {exc}. "
+                f"Unexpected {type(exc).__name__} in keep-openaiassistant {VERSION}: {exc}. "
                 "This is a bug: please report it with the workflow's log.",
                 kind=type(exc).__name__,
             ) from exc
-        self._last_thread_id = result.thread_id
+        self._ask_state.thread_id = result.thread_id
         self.logger.info(
             "The assistant answered",
             extra={
@@ -235,5 +269,8 @@ class OpenaiassistantProvider(BaseProvider):
         return result.to_dict()
 
     def expose(self) -> dict[str, Any]:
-        """``steps.<name>.provider_parameters.thread_id``: the thread of the last question."""
-        return {"thread_id": self._last_thread_id}
+        """``steps.<name>.provider_parameters.thread_id``: the thread of this thread's last ask.
+
+        Per thread: with several asks at once on one instance, each step sees its own thread.
+        """
+        return {"thread_id": getattr(self._ask_state, "thread_id", None)}

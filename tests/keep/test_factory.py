@@ -76,8 +76,11 @@ def test_the_query_signature_is_params_py() -> None:
     assert tuple(names[:-1]) == params.NAMES
     assert signature.parameters[names[-1]].kind is inspect.Parameter.VAR_KEYWORD
     for p in params.PARAMETERS:
-        default = signature.parameters[p.name].default
-        assert (default is inspect.Parameter.empty) if p.required else (default == p.default), p.name
+        parameter = signature.parameters[p.name]
+        assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, p.name
+        # Even the required prompt has a default (None): a step without one fails in _query,
+        # naming it, instead of a TypeError from the call.
+        assert parameter.default == p.default, p.name
 
 
 def test_class_attributes_keep_reads() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from _keepenv import KEEP_PRESENT, SKIP_REASON
@@ -15,10 +15,10 @@ if not KEEP_PRESENT:
 from keep_openaiassistant.emulator import Emulator
 
 
-def provider_exception() -> type[Exception]:
+def provider_exception() -> type[Any]:
     from keep.exceptions.provider_exception import ProviderException
 
-    return ProviderException
+    return cast("type[Any]", ProviderException)  # Keep is untyped
 
 
 CONTRACT_KEYS = {"response", "raw_response", "thread_id", "run_id", "status", "messages", "usage", "citations", "files"}
@@ -87,9 +87,38 @@ def test_structured_output_from_a_json_string(make_provider: Any) -> None:
 
 
 def test_keep_internal_keys_from_older_keep_are_ignored(make_provider: Any) -> None:
-    # Keep < 0.51 passes enrich_alert/audit_enabled through to _query.
-    result = make_provider()._query(prompt="Disk full", audit_enabled=True, enrich_alert=[])
+    # Keep < 0.51 passes enrich_alert/audit_enabled through to _query; current Keep's query()
+    # pops those two but passes a step's enrich_incident on.
+    result = make_provider()._query(prompt="Disk full", audit_enabled=True, enrich_alert=[], enrich_incident=[])
     assert result["status"] == "completed"
+
+
+def test_a_misspelt_step_key_fails_before_any_request(make_provider: Any, emulator: Emulator) -> None:
+    provider = make_provider()
+    before = emulator.stats.snapshot()
+    with pytest.raises(provider_exception()) as info:
+        provider.query(prompt="Disk full", thred_id="thread_abc")
+    assert str(info.value).startswith("unknown step parameter 'thred_id' (did you mean 'thread_id'?): ")
+    assert (info.value.kind, emulator.stats.snapshot()) == ("ConfigurationError", before)
+
+
+def test_a_step_without_a_prompt_is_a_provider_exception_naming_it(make_provider: Any) -> None:
+    with pytest.raises(provider_exception()) as info:
+        make_provider().query(max_wait_time="30")
+    assert str(info.value) == (
+        "prompt is missing or empty: give the step a `prompt:` with the message for the assistant."
+    )
+    assert not isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize("api", ["assistants", "responses"])
+def test_history_none_returns_only_this_turn(make_provider: Any, api: str) -> None:
+    provider = make_provider(api)
+    first = provider.query(prompt="Disk full on db-1")
+    again = provider.query(prompt="Still full?", thread_id=first["thread_id"], history="none")
+    assert again["thread_id"] == first["thread_id"]
+    assert [m["role"] for m in again["messages"]] == ["user", "assistant"]
+    assert again["messages"][0]["content"] == "Still full?"
 
 
 def test_expose_gives_the_last_thread_id(make_provider: Any) -> None:
@@ -97,6 +126,28 @@ def test_expose_gives_the_last_thread_id(make_provider: Any) -> None:
     assert provider.expose() == {"thread_id": None}
     result = provider.query(prompt="Disk full")
     assert provider.expose() == {"thread_id": result["thread_id"]}
+
+
+def test_each_thread_sees_the_thread_of_its_own_ask(make_provider: Any) -> None:
+    # One provider instance serves several workflow threads: after both asks have finished,
+    # each thread's expose() must still give its own ask's thread, not the last one to finish.
+    provider = make_provider()
+    both_asked = threading.Barrier(2, timeout=60)
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def step(name: str) -> None:
+        result = provider.query(prompt=f"Disk full on {name}")
+        both_asked.wait()
+        seen[name] = (result["thread_id"], provider.expose())
+
+    workers = [threading.Thread(target=step, args=(name,)) for name in ("db-1", "db-2")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert len({thread_id for thread_id, _ in seen.values()}) == 2
+    for thread_id, exposed in seen.values():
+        assert exposed == {"thread_id": thread_id}
 
 
 def test_a_refused_key_is_a_provider_exception_without_the_key(make_provider: Any) -> None:
@@ -202,7 +253,7 @@ def test_keeps_install_check_accepts_a_working_provider(make_provider: Any) -> N
 
 def test_keeps_install_check_refuses_a_wrong_assistant_with_412(make_provider: Any) -> None:
     check = keep_install_scope_check()
-    from fastapi import HTTPException
+    from fastapi import HTTPException  # type: ignore[import-not-found, unused-ignore]
 
     with pytest.raises(HTTPException) as info:
         check(make_provider(assistant_id="asst_missing"))
