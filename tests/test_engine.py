@@ -6,6 +6,7 @@ import _thread
 import threading
 import time
 from collections.abc import Callable
+
 import openai
 import pytest
 
