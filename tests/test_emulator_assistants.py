@@ -20,7 +20,7 @@ import pytest
 from openai import AssistantEventHandler
 from openapi_check import OpenAPISpec, format_problems
 
-from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator, EmulatorConfig
+from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Clock, Emulator, EmulatorConfig
 from keep_openaiassistant.emulator.assistants_store import AssistantsStore, RunRec
 from keep_openaiassistant.emulator.assistants_stream import WAKE_SLICE, RunStream
 
@@ -675,7 +675,7 @@ class FakeTime:
 
 
 def started_run(fake: FakeTime, prompt: str, model_time: float = 1.0) -> tuple[AssistantsStore, RunRec]:
-    store = AssistantsStore(EmulatorConfig(model_time=model_time, clock=fake.clock, sleep=fake.sleep))
+    store = AssistantsStore(EmulatorConfig(model_time=model_time), Clock(fake.clock, fake.sleep))
     thread = store.new_thread(metadata={}, tool_resources=None)
     store.add_message(thread, role="user", content=[{"type": "text", "text": {"value": prompt, "annotations": []}}])
     return store, store.start_run(thread, store.assistants[DEFAULT_ASSISTANT_ID], {})

@@ -21,7 +21,7 @@ import openai
 import pytest
 
 from keep_openaiassistant.emulator import Emulator
-from keep_openaiassistant.emulator.responses_stream import text_chunks
+from keep_openaiassistant.emulator.common import text_chunks
 
 MODEL = "gpt-4.1-mini"
 LOCKED = "Another process is currently operating on this conversation. Please retry in a few seconds."

@@ -21,33 +21,29 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
+from .common import DEFAULT_ASSISTANT_ID, Clock, EmulatorConfig
 from .http import EmulatorHTTPServer, Faults, Router, Stats
-
-DEFAULT_ASSISTANT_ID = "asst_emulator"
-
-
-@dataclass
-class EmulatorConfig:
-    """Shared by the API modules. ``model_time``: seconds a run takes unless a prompt says ``[[delay:S]]``."""
-
-    model_time: float = 0.3
-    poll_after_ms: int | None = 100
-    clock: Any = time.monotonic
-    sleep: Any = time.sleep
-    default_assistant_id: str = DEFAULT_ASSISTANT_ID
-    default_model: str = "gpt-4.1-mini"
-    default_instructions: str = "You are the on-call team's triage assistant."
-    # Seconds between streamed text deltas (a run's text is streamed in a few deltas).
-    delta_interval: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Emulator:
+    """The server and both APIs, on one :class:`~.common.Clock` and one :class:`~.common.EmulatorConfig`.
+
+    ``clock`` (seconds, monotonic) and ``sleep`` drive every run and response: inject them to move
+    time in a test (``Emulator(clock=lambda: now[0])``). ``**config``: fields of ``EmulatorConfig``.
+    """
+
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, api_keys: set[str] | None = None, **config: Any
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_keys: set[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        **config: Any,
     ) -> None:
         from .assistants_api import AssistantsApi
         from .control import ControlApi
@@ -55,10 +51,11 @@ class Emulator:
         from .responses_api import ResponsesApi
 
         self.config = EmulatorConfig(**config)
+        self.clock = Clock(clock, sleep)
         self.router = Router()
-        self.assistants = AssistantsApi(self.config)
+        self.assistants = AssistantsApi(self.config, self.clock)
         self.assistants.register(self.router)
-        self.responses = ResponsesApi(self.config)
+        self.responses = ResponsesApi(self.config, self.clock)
         self.responses.register(self.router)
         ModelsApi(self.config).register(self.router)  # GET /v1/models/{model}: the Responses access check
         self._server = EmulatorHTTPServer((host, port), self.router, api_keys=api_keys)
@@ -80,7 +77,8 @@ class Emulator:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}"
 
     @property
     def base_url(self) -> str:
@@ -110,4 +108,4 @@ class Emulator:
         self.stop()
 
 
-__all__ = ["DEFAULT_ASSISTANT_ID", "Emulator", "EmulatorConfig"]
+__all__ = ["DEFAULT_ASSISTANT_ID", "Clock", "Emulator", "EmulatorConfig"]

@@ -19,17 +19,22 @@ from itertools import chain
 from typing import Any
 
 from . import assistants_params as p
-from .assistants_store import (
-    ACTIVE,
-    AssistantRec,
-    AssistantsStore,
-    MessageRec,
-    RunRec,
-    ThreadRec,
-    new_id,
-)
+from .assistants_store import AssistantRec, AssistantsStore, MessageRec, RunRec, ThreadRec
 from .assistants_stream import Event, RunStream, run_snapshot
-from .http import EmulatorError, JsonReply, Request, Router, SseReply
+from .common import (
+    RUN_ACTIVE,
+    Clock,
+    EmulatorConfig,
+    EmulatorError,
+    bad_request,
+    check_metadata,
+    deleted,
+    invalid_type,
+    missing,
+    new_id,
+    poll_headers,
+)
+from .http import JsonReply, Request, Router, SseReply
 
 log = logging.getLogger("keep_openaiassistant")
 
@@ -53,9 +58,9 @@ RUN_PARAMS = (
 class AssistantsApi:
     """Registers the ``/v1/assistants`` and ``/v1/threads`` routes on a :class:`Router`."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: EmulatorConfig, clock: Clock) -> None:
         self.config = config
-        self.store = AssistantsStore(config)
+        self.store = AssistantsStore(config, clock)
 
     def register(self, router: Router) -> None:
         routes: list[tuple[str, str, Callable[[Request], JsonReply | SseReply]]] = [
@@ -109,23 +114,20 @@ class AssistantsApi:
         return run
 
     def _run_reply(self, run: RunRec) -> JsonReply:
-        return JsonReply(run.to_dict(), headers=self._poll_headers())
-
-    def _poll_headers(self) -> dict[str, str]:
-        poll_after = self.config.poll_after_ms
-        return {} if poll_after is None else {"openai-poll-after-ms": str(poll_after)}
+        return JsonReply(run.to_dict(), headers=poll_headers(self.config))
 
     # -- assistants -------------------------------------------------------------------------
     def create_assistant(self, request: Request) -> JsonReply:
         body = p.known_fields(request.json(), "assistant")
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise p.missing("model")
+            raise missing("model")
         assistant = AssistantRec(
-            new_id("asst"), self.store.stamp(), model, p.optional_str(body, "instructions"),
+            new_id("asst"), self.store.clock.stamp(), model, p.optional_str(body, "instructions"),
             name=p.optional_str(body, "name", limit=256), description=p.optional_str(body, "description", limit=512),
-            tools=p.tools(body, limit=128) or [], tool_resources=body.get("tool_resources"), metadata=p.metadata(body),
-            temperature=body.get("temperature", 1.0), top_p=body.get("top_p", 1.0), response_format=body.get("response_format") or "auto",
+            tools=p.tools(body, limit=128) or [], tool_resources=body.get("tool_resources"),
+            metadata=check_metadata(body.get("metadata")), temperature=body.get("temperature", 1.0),
+            top_p=body.get("top_p", 1.0), response_format=body.get("response_format") or "auto",
         )  # fmt: skip
         with self.store.lock:
             self.store.assistants[assistant.id] = assistant
@@ -133,7 +135,7 @@ class AssistantsApi:
 
     def list_assistants(self, request: Request) -> JsonReply:
         with self.store.lock:
-            return JsonReply(p.page(list(self.store.assistants.values()), request))
+            return JsonReply(p.records_page(list(self.store.assistants.values()), request))
 
     def get_assistant(self, request: Request) -> JsonReply:
         with self.store.lock:
@@ -154,7 +156,7 @@ class AssistantsApi:
             if "tools" in body:
                 assistant.tools = p.tools(body, limit=128) or []
             if "metadata" in body:
-                assistant.metadata = p.metadata(body)
+                assistant.metadata = check_metadata(body.get("metadata"))
             for name in ("tool_resources", "temperature", "top_p", "response_format"):
                 if name in body:
                     setattr(assistant, name, body[name])
@@ -165,17 +167,17 @@ class AssistantsApi:
             assistant = self._assistant(request.params["assistant_id"])
             if assistant.id == self.config.default_assistant_id:
                 # Tests, demos and the CLI rely on it: it "always exists".
-                raise EmulatorError(
-                    400, f"The emulator's default assistant '{assistant.id}' cannot be deleted.", param="assistant_id"
+                raise bad_request(
+                    f"The emulator's default assistant '{assistant.id}' cannot be deleted.", "assistant_id"
                 )
             del self.store.assistants[assistant.id]
-        return JsonReply({"id": assistant.id, "object": "assistant.deleted", "deleted": True})
+        return JsonReply(deleted(assistant.id, "assistant"))
 
     # -- threads ----------------------------------------------------------------------------
     def create_thread(self, request: Request) -> JsonReply:
         body = p.known_fields(request.json(), "thread")
         messages = p.new_messages(body.get("messages"), "messages")
-        meta = p.metadata(body)
+        meta = check_metadata(body.get("metadata"))
         with self.store.lock:
             thread = self.store.new_thread(metadata=meta, tool_resources=body.get("tool_resources"))
             for message in messages:
@@ -191,7 +193,7 @@ class AssistantsApi:
         with self.store.lock:
             thread = self._thread(request.params["thread_id"])
             if "metadata" in body:
-                thread.metadata = p.metadata(body)
+                thread.metadata = check_metadata(body.get("metadata"))
             if "tool_resources" in body:
                 thread.tool_resources = body["tool_resources"]
             return JsonReply(thread.to_dict())
@@ -200,7 +202,7 @@ class AssistantsApi:
         with self.store.lock:
             thread = self._thread(request.params["thread_id"])
             self.store.delete_thread(thread)
-        return JsonReply({"id": thread.id, "object": "thread.deleted", "deleted": True})
+        return JsonReply(deleted(thread.id, "thread"))
 
     # -- messages ---------------------------------------------------------------------------
     def create_message(self, request: Request) -> JsonReply:
@@ -218,7 +220,7 @@ class AssistantsApi:
             run_id = request.query.get("run_id")
             if run_id:
                 messages = [m for m in messages if m.run_id == run_id]
-            return JsonReply(p.page(messages, request))
+            return JsonReply(p.records_page(messages, request))
 
     def _message(self, request: Request) -> tuple[ThreadRec, MessageRec]:
         thread = self._thread(request.params["thread_id"])
@@ -237,22 +239,22 @@ class AssistantsApi:
         with self.store.lock:
             _, message = self._message(request)
             if "metadata" in body:
-                message.metadata = p.metadata(body)
+                message.metadata = check_metadata(body.get("metadata"))
             return JsonReply(message.to_dict())
 
     def delete_message(self, request: Request) -> JsonReply:
         with self.store.lock:
             thread, message = self._message(request)
             self.store.delete_message(thread, message)
-        return JsonReply({"id": message.id, "object": "thread.message.deleted", "deleted": True})
+        return JsonReply(deleted(message.id, "thread.message"))
 
     def _refuse_if_busy(self, thread: ThreadRec, *, adding_messages: bool = False) -> None:
         run = self.store.active_run(thread)
         if run is None:
             return
         if adding_messages:
-            raise EmulatorError(400, f"Can't add messages to {thread.id} while a run {run.id} is active.")
-        raise EmulatorError(400, f"Thread {thread.id} already has an active run {run.id}.")
+            raise bad_request(f"Can't add messages to {thread.id} while a run {run.id} is active.")
+        raise bad_request(f"Thread {thread.id} already has an active run {run.id}.")
 
     # -- runs -------------------------------------------------------------------------------
     def _run_params(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -260,14 +262,14 @@ class AssistantsApi:
         p.optional_str(body, "instructions")
         p.optional_str(body, "additional_instructions")
         params["tools"] = p.tools(body, limit=20)
-        params["metadata"] = p.metadata(body)
+        params["metadata"] = check_metadata(body.get("metadata"))
         return params
 
     def create_run(self, request: Request) -> JsonReply | SseReply:
         body = p.known_fields(request.json(), "run")
         assistant_id = body.get("assistant_id")
         if not isinstance(assistant_id, str):
-            raise p.missing("assistant_id")
+            raise missing("assistant_id")
         params = self._run_params(body)
         additional = p.new_messages(body.get("additional_messages"), "additional_messages")
         with self.store.lock:
@@ -287,10 +289,10 @@ class AssistantsApi:
         body = p.known_fields(request.json(), "thread_and_run")
         assistant_id = body.get("assistant_id")
         if not isinstance(assistant_id, str):
-            raise p.missing("assistant_id")
+            raise missing("assistant_id")
         spec = p.known_fields(body.get("thread") or {}, "thread", prefix="thread.")
         messages = p.new_messages(spec.get("messages"), "thread.messages")
-        meta = p.metadata(spec, "metadata")
+        meta = check_metadata(spec.get("metadata"), "thread.metadata")
         params = self._run_params(body)
         with self.store.lock:
             assistant = self._assistant(assistant_id)
@@ -320,7 +322,7 @@ class AssistantsApi:
             thread = self._thread(request.params["thread_id"])
             for run in thread.runs:
                 self.store.advance(run)
-            return JsonReply(p.page(thread.runs, request))
+            return JsonReply(p.records_page(thread.runs, request))
 
     def get_run(self, request: Request) -> JsonReply:
         with self.store.lock:
@@ -331,14 +333,14 @@ class AssistantsApi:
         with self.store.lock:
             run = self._run(request)
             if "metadata" in body:
-                run.metadata = p.metadata(body)
+                run.metadata = check_metadata(body.get("metadata"))
             return self._run_reply(run)
 
     def cancel_run(self, request: Request) -> JsonReply:
         with self.store.lock:
             run = self._run(request)
-            if run.status not in ACTIVE or run.status == "cancelling":
-                raise EmulatorError(400, f"Cannot cancel run with status '{run.status}'.")
+            if run.status not in RUN_ACTIVE or run.status == "cancelling":
+                raise bad_request(f"Cannot cancel run with status '{run.status}'.")
             self.store.cancel(run)
             log.debug("emulator run cancelling", extra={"run_id": run.id, "thread_id": run.thread_id})
             return self._run_reply(run)
@@ -347,11 +349,11 @@ class AssistantsApi:
         body = p.known_fields(request.json(), "tool_outputs")
         outputs = body.get("tool_outputs")
         if not isinstance(outputs, list):
-            raise p.missing("tool_outputs") if outputs is None else p.invalid_type("tool_outputs", "an array", outputs)
+            raise missing("tool_outputs") if outputs is None else invalid_type("tool_outputs", "an array", outputs)
         with self.store.lock:
             run = self._run(request)
             if run.status != "requires_action":
-                raise EmulatorError(400, f'Runs in status "{run.status}" do not accept tool outputs.')
+                raise bad_request(f'Runs in status "{run.status}" do not accept tool outputs.')
             answers = _tool_answers(outputs, run)
             seen_steps = {step.id: step.status for step in run.steps}
             self.store.submit_tool_outputs(run, answers)
@@ -367,7 +369,7 @@ class AssistantsApi:
     # -- steps ------------------------------------------------------------------------------
     def list_steps(self, request: Request) -> JsonReply:
         with self.store.lock:
-            return JsonReply(p.page(self._run(request).steps, request))
+            return JsonReply(p.records_page(self._run(request).steps, request))
 
     def get_step(self, request: Request) -> JsonReply:
         with self.store.lock:
@@ -383,23 +385,20 @@ def _tool_answers(outputs: list[Any], run: RunRec) -> dict[str, str]:
     answers: dict[str, str] = {}
     for i, item in enumerate(outputs):
         if not isinstance(item, dict) or not isinstance(item.get("tool_call_id"), str):
-            raise p.missing(f"tool_outputs[{i}].tool_call_id")
+            raise missing(f"tool_outputs[{i}].tool_call_id")
         call_id, output = item["tool_call_id"], item.get("output", "")
         if not isinstance(output, str):
-            raise p.invalid_type(f"tool_outputs[{i}].output", "a string", output)
+            raise invalid_type(f"tool_outputs[{i}].output", "a string", output)
         if call_id not in run.pending_calls:
-            raise EmulatorError(
-                400,
+            raise bad_request(
                 f"Invalid tool_call_id: {call_id}. No tool call with this ID is awaiting an output.",
-                param=f"tool_outputs[{i}].tool_call_id",
-                code="invalid_value",
+                f"tool_outputs[{i}].tool_call_id",
+                "invalid_value",
             )
         answers[call_id] = output
     expected = sorted(run.pending_calls)
     if sorted(answers) != expected:
-        raise EmulatorError(
-            400, f"Expected tool outputs for call_ids {expected}, got {sorted(answers)}", param="tool_outputs"
-        )
+        raise bad_request(f"Expected tool outputs for call_ids {expected}, got {sorted(answers)}", "tool_outputs")
     return answers
 
 

@@ -1,7 +1,8 @@
-"""Request checks and list pagination for the emulated Assistants API, with OpenAI's error texts.
+"""Request checks of the emulated Assistants API, with OpenAI's error texts.
 
-Kept apart from the handlers so each rule (limits, types, cursors) reads on its own. Every check
-raises :class:`EmulatorError` with the status, message, ``param`` and ``code`` OpenAI used.
+Kept apart from the handlers so each rule (fields, limits, types) reads on its own. Every check
+raises :class:`~.common.EmulatorError` with the status, message, ``param`` and ``code`` OpenAI
+used, through the helpers both APIs share (:mod:`.common`: types, lengths, metadata, pages).
 """
 
 from __future__ import annotations
@@ -9,15 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from .http import EmulatorError, Request
+from .common import (
+    array_too_long,
+    bad_request,
+    check_metadata,
+    invalid_type,
+    invalid_value,
+    missing,
+    page,
+    too_long,
+)
+from .http import Request
 
 MAX_CONTENT_CHARS = 256_000
-MAX_METADATA_PAIRS = 16
-BETA_MISSING = "You must provide the 'OpenAI-Beta' header to access the Assistants API. Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
-BETA_V1 = (
-    "The v1 Assistants API has been deprecated. Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
-)
-TOOL_TYPES = frozenset({"code_interpreter", "file_search", "function"})
+_SET_BETA = "Please try again by setting the header 'OpenAI-Beta: assistants=v2'."
+BETA_MISSING = f"You must provide the 'OpenAI-Beta' header to access the Assistants API. {_SET_BETA}"
+BETA_V1 = f"The v1 Assistants API has been deprecated. {_SET_BETA}"
+TOOL_TYPES = ("code_interpreter", "function", "file_search")
 
 
 class Listed(Protocol):
@@ -78,9 +87,7 @@ def known_fields(body: Any, kind: str, *, prefix: str = "") -> dict[str, Any]:
         raise invalid_type(prefix.rstrip(".") or "body", "an object", body)
     for name in body:
         if name not in BODY_FIELDS[kind]:
-            raise EmulatorError(
-                400, f"Unknown parameter: '{prefix}{name}'.", param=f"{prefix}{name}", code="unknown_parameter"
-            )
+            raise bad_request(f"Unknown parameter: '{prefix}{name}'.", f"{prefix}{name}", "unknown_parameter")
     return body
 
 
@@ -89,37 +96,7 @@ def require_beta(request: Request) -> None:
     if "assistants=v2" in beta.split(","):
         return
     message = BETA_V1 if "assistants=v1" in beta else BETA_MISSING
-    raise EmulatorError(400, message, code="invalid_beta")
-
-
-def missing(param: str) -> EmulatorError:
-    return EmulatorError(400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
-
-
-def invalid_type(param: str, expected: str, value: Any) -> EmulatorError:
-    got = {
-        str: "a string",
-        int: "an integer",
-        float: "a decimal",
-        bool: "a boolean",
-        list: "an array",
-        dict: "an object",
-    }.get(type(value), "null")
-    return EmulatorError(
-        400,
-        f"Invalid type for '{param}': expected {expected}, but got {got} instead.",
-        param=param,
-        code="invalid_type",
-    )
-
-
-def too_long(param: str, value: str, limit: int) -> EmulatorError:
-    return EmulatorError(
-        400,
-        f"Invalid '{param}': string too long. Expected a string with maximum length {limit}, but got a string with length {len(value)} instead.",
-        param=param,
-        code="string_above_max_length",
-    )
+    raise bad_request(message, code="invalid_beta")
 
 
 def optional_str(body: dict[str, Any], name: str, *, limit: int = MAX_CONTENT_CHARS) -> str | None:
@@ -133,29 +110,6 @@ def optional_str(body: dict[str, Any], name: str, *, limit: int = MAX_CONTENT_CH
     return value
 
 
-def metadata(body: dict[str, Any], name: str = "metadata") -> dict[str, str]:
-    value = body.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise invalid_type(name, "an object", value)
-    if len(value) > MAX_METADATA_PAIRS:
-        raise EmulatorError(
-            400,
-            f"Invalid '{name}': too many properties. Expected an object with at most {MAX_METADATA_PAIRS} properties, but got an object with {len(value)} properties instead.",
-            param=name,
-            code="object_above_max_properties",
-        )
-    for key, item in value.items():
-        if len(key) > 64:
-            raise too_long(f"{name}.{key[:16]}", key, 64)
-        if not isinstance(item, str):
-            raise invalid_type(f"{name}.{key}", "a string", item)
-        if len(item) > 512:
-            raise too_long(f"{name}.{key}", item, 512)
-    return dict(value)
-
-
 def tools(body: dict[str, Any], *, limit: int) -> list[dict[str, Any]] | None:
     value = body.get("tools")
     if value is None:
@@ -163,21 +117,11 @@ def tools(body: dict[str, Any], *, limit: int) -> list[dict[str, Any]] | None:
     if not isinstance(value, list):
         raise invalid_type("tools", "an array", value)
     if len(value) > limit:
-        raise EmulatorError(
-            400,
-            f"Invalid 'tools': array too long. Expected an array with maximum length {limit}, but got an array with length {len(value)} instead.",
-            param="tools",
-            code="array_above_max_length",
-        )
+        raise array_too_long("tools", value, limit)
     for i, tool in enumerate(value):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind not in TOOL_TYPES:
-            raise EmulatorError(
-                400,
-                f"Invalid value: '{kind}'. Supported values are: 'code_interpreter', 'function', and 'file_search'.",
-                param=f"tools[{i}].type",
-                code="invalid_value",
-            )
+            raise invalid_value(f"tools[{i}].type", kind, TOOL_TYPES)
         if kind == "function" and not isinstance((tool.get("function") or {}).get("name"), str):
             raise missing(f"tools[{i}].function.name")
     return list(value)
@@ -192,11 +136,10 @@ def message_content(value: Any, param: str = "content") -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise invalid_type(param, "one of a string or array of objects", value)
     if not value:
-        raise EmulatorError(
-            400,
+        raise bad_request(
             f"Invalid '{param}': empty array. Expected an array with minimum length 1, but got an empty array instead.",
-            param=param,
-            code="empty_array",
+            param,
+            "empty_array",
         )
     parts: list[dict[str, Any]] = []
     total = 0
@@ -223,46 +166,40 @@ def message_content(value: Any, param: str = "content") -> list[dict[str, Any]]:
                 }
             )
         else:
-            raise EmulatorError(
-                400,
+            raise bad_request(
                 f"Invalid content part at '{param}[{i}]': expected a text, image_file or image_url part.",
-                param=f"{param}[{i}]",
-                code="invalid_value",
+                f"{param}[{i}]",
+                "invalid_value",
             )
     if total > MAX_CONTENT_CHARS:
-        raise EmulatorError(
-            400,
-            f"Invalid '{param}': text too long. Expected at most {MAX_CONTENT_CHARS} characters, but got {total} instead.",
-            param=param,
-            code="string_above_max_length",
+        raise bad_request(
+            f"Invalid '{param}': text too long. Expected at most {MAX_CONTENT_CHARS} characters, "
+            f"but got {total} instead.",
+            param,
+            "string_above_max_length",
         )
     return parts
 
 
 def new_message(value: Any, param: str) -> dict[str, Any]:
-    """One message of ``thread.messages`` / ``additional_messages`` / POST messages, checked."""
-    known_fields(value, "message", prefix="" if param == "body" else f"{param}.")
+    """One message of ``thread.messages`` / ``additional_messages`` / POST messages (``param="body"``), checked."""
+    prefix = "" if param == "body" else f"{param}."
+    known_fields(value, "message", prefix=prefix)
     role = value.get("role")
     if role is None:
-        raise missing(f"{param}.role" if param != "body" else "role")
+        raise missing(f"{prefix}role")
     if role not in ("user", "assistant"):
-        raise EmulatorError(
-            400,
-            f"Invalid value: '{role}'. Supported values are: 'user' and 'assistant'.",
-            param=f"{param}.role",
-            code="invalid_value",
-        )
+        raise invalid_value(f"{prefix}role", role, ("user", "assistant"))
     if "content" not in value:
-        raise missing(f"{param}.content" if param != "body" else "content")
+        raise missing(f"{prefix}content")
     attachments = value.get("attachments")
     if attachments is not None and not isinstance(attachments, list):
-        raise invalid_type(f"{param}.attachments", "an array", attachments)
-    content_param = "content" if param == "body" else f"{param}.content"
+        raise invalid_type(f"{prefix}attachments", "an array", attachments)
     return {
         "role": role,
-        "content": message_content(value["content"], content_param),
+        "content": message_content(value["content"], f"{prefix}content"),
         "attachments": attachments or [],
-        "metadata": metadata(value),
+        "metadata": check_metadata(value.get("metadata"), f"{prefix}metadata"),
     }
 
 
@@ -274,57 +211,6 @@ def new_messages(value: Any, param: str) -> list[dict[str, Any]]:
     return [new_message(m, f"{param}[{i}]") for i, m in enumerate(value)]
 
 
-def page(items: Sequence[Listed], request: Request) -> dict[str, Any]:
-    """A cursor page of ``items`` (oldest first) per ``order`` (default desc), ``limit``, ``after``, ``before``.
-
-    An empty page has ``first_id`` and ``last_id`` ``""``: the spec types them as strings (api.openai.com
-    sent null), and clients page by the ids in ``data`` anyway.
-    """
-    query = request.query
-    order = query.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise EmulatorError(
-            400,
-            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
-            param="order",
-            code="invalid_value",
-        )
-    raw_limit = query.get("limit", "20")
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        raise EmulatorError(
-            400,
-            f"Invalid 'limit': expected an integer, but got '{raw_limit}' instead.",
-            param="limit",
-            code="invalid_type",
-        ) from None
-    if not 1 <= limit <= 100:
-        raise EmulatorError(
-            400,
-            f"Invalid 'limit': integer {'below minimum value' if limit < 1 else 'above maximum value'}. Expected a value {'>= 1' if limit < 1 else '<= 100'}, but got {limit} instead.",
-            param="limit",
-            code="integer_below_min_value" if limit < 1 else "integer_above_max_value",
-        )
-    ordered = list(items) if order == "asc" else list(reversed(items))
-    ids = [item.id for item in ordered]
-    start, end = 0, len(ordered)
-    if "after" in query:
-        start = ids.index(query["after"]) + 1 if query["after"] in ids else len(ordered)
-    if "before" in query:
-        end = ids.index(query["before"]) if query["before"] in ids else 0
-    window = ordered[start:end]
-    if "before" in query and "after" not in query:
-        chosen = window[-limit:]  # the page right before the cursor
-        has_more = len(window) > limit
-    else:
-        chosen = window[:limit]
-        has_more = len(window) > limit
-    data = [item.to_dict() for item in chosen]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else "",
-        "last_id": data[-1]["id"] if data else "",
-        "has_more": has_more,
-    }
+def records_page(items: Sequence[Listed], request: Request) -> dict[str, Any]:
+    """A cursor page of assistants, messages, runs or steps (stored oldest first), per the request's query."""
+    return page(items, request.query, id_of=lambda item: item.id, render=lambda chosen: [i.to_dict() for i in chosen])

@@ -18,29 +18,31 @@ through ``store.lock`` (an RLock held briefly; never while sleeping).
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .common import QUEUED_SHARE, RUN_ACTIVE, RUN_TERMINAL, WITH_OUTPUT, Clock, EmulatorConfig, new_id
 from .model import Part, Plan, count_tokens, plan_answer, tags
 from .oncall_tools import assistant_tool_resources, assistant_tools, function_names
 
-ACTIVE = frozenset({"queued", "in_progress", "requires_action", "cancelling"})
-TERMINAL = frozenset({"completed", "failed", "incomplete", "expired", "cancelled"})
 EXPIRY_SECONDS = 600
 JSON_TAGS = frozenset({"json", "fenced_json", "prose_json"})
-QUEUED_SHARE = 0.1  # share of the model time a run spends queued (and cancelling lasts)
 
 # A run's incomplete reason -> the reason its partial message carries (MessageObject's enum).
 _MESSAGE_INCOMPLETE_REASON = {"max_completion_tokens": "max_tokens", "max_prompt_tokens": "max_tokens"}
+# A run's ending -> how the steps still in progress end, and the timestamp that records it.
+_STEP_ENDINGS = {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at"}
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+def token_usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    """A run's or a step's ``usage``."""
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 def content_from_parts(parts: list[Part]) -> list[dict[str, Any]]:
@@ -138,10 +140,11 @@ class StepRec:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "object": "thread.run.step", "created_at": self.created_at, "assistant_id": self.assistant_id,
-            "thread_id": self.thread_id, "run_id": self.run_id, "type": self.type, "status": self.status,
-            "step_details": self.step_details, "last_error": None, "expired_at": self.expired_at,
-            "cancelled_at": self.cancelled_at, "failed_at": self.failed_at, "completed_at": self.completed_at,
+            "id": self.id, "object": "thread.run.step", "created_at": self.created_at,
+            "assistant_id": self.assistant_id, "thread_id": self.thread_id, "run_id": self.run_id,
+            "type": self.type, "status": self.status, "step_details": self.step_details, "last_error": None,
+            "expired_at": self.expired_at, "cancelled_at": self.cancelled_at, "failed_at": self.failed_at,
+            "completed_at": self.completed_at,
             "metadata": {}, "usage": self.usage,
         }  # fmt: skip
 
@@ -192,19 +195,15 @@ class RunRec:
 
     @property
     def usage(self) -> dict[str, int] | None:
-        if self.status not in TERMINAL:
+        if self.status not in RUN_TERMINAL:
             return None
-        return {
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "total_tokens": self.prompt_tokens + self.completion_tokens,
-        }
+        return token_usage(self.prompt_tokens, self.completion_tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "object": "thread.run", "created_at": self.created_at, "thread_id": self.thread_id,
             "assistant_id": self.assistant_id, "status": self.status, "required_action": self.required_action,
-            "last_error": self.last_error, "expires_at": self.expires_at if self.status in ACTIVE else None,
+            "last_error": self.last_error, "expires_at": self.expires_at if self.status in RUN_ACTIVE else None,
             "started_at": self.started_at, "cancelled_at": self.cancelled_at, "failed_at": self.failed_at,
             "completed_at": self.completed_at, "incomplete_details": self.incomplete_details, "model": self.model,
             "instructions": self.instructions, "tools": self.tools, "metadata": self.metadata, "usage": self.usage,
@@ -236,34 +235,25 @@ class ThreadRec:
 
 
 class AssistantsStore:
-    """All state, a lock, and the clock-driven run state machine."""
+    """All state, a lock, and the clock-driven run state machine (``clock``: the emulator's one clock)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: EmulatorConfig, clock: Clock) -> None:
         self.config = config
+        self.clock = clock
         self.lock = threading.RLock()
-        self._epoch = time.time() - config.clock()
         self.assistants: dict[str, AssistantRec] = {}
         self.threads: dict[str, ThreadRec] = {}
         self.runs: dict[str, RunRec] = {}
         self._messages: dict[str, MessageRec] = {}
-        self._calls = itertools.count(1)
         default = AssistantRec(
-            config.default_assistant_id, self.stamp(), config.default_model, config.default_instructions, name="On-call triage assistant",
-            tools=assistant_tools(), tool_resources=assistant_tool_resources(),
+            config.default_assistant_id, clock.stamp(), config.default_model, config.default_instructions,
+            name="On-call triage assistant", tools=assistant_tools(), tool_resources=assistant_tool_resources(),
         )  # fmt: skip
         self.assistants[default.id] = default
 
-    # -- time -------------------------------------------------------------------------------
-    def now(self) -> float:
-        return float(self.config.clock())
-
-    def stamp(self, at: float | None = None) -> int:
-        """Unix seconds for clock time ``at`` (default now); stable under an injected clock."""
-        return int(self._epoch + (self.now() if at is None else at))
-
     # -- threads and messages -----------------------------------------------------------------
     def new_thread(self, *, metadata: dict[str, str], tool_resources: dict[str, Any] | None) -> ThreadRec:
-        thread = ThreadRec(new_id("thread"), self.stamp(), metadata, tool_resources)
+        thread = ThreadRec(new_id("thread"), self.clock.stamp(), metadata, tool_resources)
         self.threads[thread.id] = thread
         return thread
 
@@ -276,7 +266,7 @@ class AssistantsStore:
         attachments: list[dict[str, Any]] | None = None,
         metadata: dict[str, str] | None = None,
     ) -> MessageRec:
-        at = self.stamp()
+        at = self.clock.stamp()
         message = MessageRec(
             new_id("msg"),
             thread.id,
@@ -321,10 +311,10 @@ class AssistantsStore:
             instructions = assistant.instructions or ""
         if params.get("additional_instructions"):
             instructions = f"{instructions}\n\n{params['additional_instructions']}".strip()
-        now = self.now()
-        tools = (
-            params["tools"] if params.get("tools") is not None else assistant.tools
-        )  # the run's override, else the assistant's
+        now = self.clock.now()
+        created_at = self.clock.stamp(now)
+        # The run's tools override the assistant's.
+        tools = params["tools"] if params.get("tools") is not None else assistant.tools
         plan = plan_answer(
             prompt,
             turn=len(users),
@@ -336,15 +326,18 @@ class AssistantsStore:
         )
         truncation = params.get("truncation_strategy") or {"type": "auto", "last_messages": None}
         run = RunRec(
-            id=new_id("run"), thread_id=thread.id, assistant_id=assistant.id, model=params.get("model") or assistant.model,
-            instructions=instructions, tools=tools,
-            metadata=params.get("metadata") or {}, response_format=response_format, tool_choice=params.get("tool_choice") or "auto",
-            parallel_tool_calls=params.get("parallel_tool_calls", True), temperature=params.get("temperature", assistant.temperature),
-            top_p=params.get("top_p", assistant.top_p), max_prompt_tokens=params.get("max_prompt_tokens"),
-            max_completion_tokens=params.get("max_completion_tokens"), truncation_strategy=truncation,
-            created=now, created_at=self.stamp(now), expires=now + EXPIRY_SECONDS, expires_at=self.stamp(now) + EXPIRY_SECONDS,
-            prompt=prompt, turn=len(users), history_chars=history_chars, json_schema=json_schema,
-            plan=plan, queued_until=now + plan.model_time * QUEUED_SHARE, due=now + plan.model_time,
+            id=new_id("run"), thread_id=thread.id, assistant_id=assistant.id,
+            model=params.get("model") or assistant.model, instructions=instructions, tools=tools,
+            metadata=params.get("metadata") or {}, response_format=response_format,
+            tool_choice=params.get("tool_choice") or "auto",
+            parallel_tool_calls=params.get("parallel_tool_calls", True),
+            temperature=params.get("temperature", assistant.temperature), top_p=params.get("top_p", assistant.top_p),
+            max_prompt_tokens=params.get("max_prompt_tokens"),
+            max_completion_tokens=params.get("max_completion_tokens"),
+            truncation_strategy=truncation, created=now, created_at=created_at,
+            expires=now + EXPIRY_SECONDS, expires_at=created_at + EXPIRY_SECONDS,
+            prompt=prompt, turn=len(users), history_chars=history_chars, json_schema=json_schema, plan=plan,
+            queued_until=now + plan.model_time * QUEUED_SHARE, due=now + plan.model_time,
         )  # fmt: skip
         thread.runs.append(run)
         thread.active_run = run
@@ -353,7 +346,7 @@ class AssistantsStore:
 
     def submit_tool_outputs(self, run: RunRec, outputs: dict[str, str]) -> None:
         """Answer the pending calls (by call id): the run works again for the model time."""
-        now = self.now()
+        now = self.clock.now()
         for call_id, output in outputs.items():
             self._record_output(run, call_id, output)
         run.required_action = None
@@ -371,7 +364,7 @@ class AssistantsStore:
         run.due = now + run.plan.model_time
         for step in run.steps:
             if step.type == "tool_calls" and step.status == "in_progress":
-                step.status, step.completed_at = "completed", self.stamp(now)
+                step.status, step.completed_at = "completed", self.clock.stamp(now)
 
     def _record_output(self, run: RunRec, call_id: str, output: str) -> None:
         """The output goes to the model (by function name) and into the tool_calls step."""
@@ -383,7 +376,7 @@ class AssistantsStore:
                     call["function"]["output"] = output
 
     def cancel(self, run: RunRec) -> None:
-        now = self.now()
+        now = self.clock.now()
         run.status = "cancelling"
         run.required_action = None
         run.cancel_due = now + self.config.model_time * QUEUED_SHARE
@@ -395,14 +388,14 @@ class AssistantsStore:
 
     def advance(self, run: RunRec, now: float | None = None) -> None:
         """Apply every state change due by ``now``, each at its own time (so timestamps are exact)."""
-        now = self.now() if now is None else now
-        while run.status in ACTIVE:
+        now = self.clock.now() if now is None else now
+        while run.status in RUN_ACTIVE:
             found = self._next(run)
             if found is None or found[0] > now:
                 return
             at, change = found
             if change == "start":
-                run.status, run.started_at = "in_progress", self.stamp(at)
+                run.status, run.started_at = "in_progress", self.clock.stamp(at)
             elif change == "finish":
                 self._finish(run, at)
             elif change == "cancelled":
@@ -411,7 +404,7 @@ class AssistantsStore:
                 self._end(run, "expired", at)
 
     def _next(self, run: RunRec) -> tuple[float, str] | None:
-        if run.status not in ACTIVE:
+        if run.status not in RUN_ACTIVE:
             return None
         expiry = (run.expires, "expire")
         if run.status == "queued":
@@ -430,19 +423,20 @@ class AssistantsStore:
             calls: list[dict[str, Any]] = []
             step_calls: list[dict[str, Any]] = []  # the step's copy also carries the output, once submitted
             for name, arguments in plan.tool_calls:
-                call_id = f"call_{next(self._calls):04d}{uuid.uuid4().hex[:20]}"
+                call_id = new_id("call")
                 run.pending_calls[call_id] = name
                 function = {"name": name, "arguments": json.dumps(arguments)}
                 calls.append({"id": call_id, "type": "function", "function": function})
                 step_calls.append({"id": call_id, "type": "function", "function": {**function, "output": None}})
             details = {"type": "tool_calls", "tool_calls": step_calls}
+            stamp = self.clock.stamp(at)
             run.steps.append(
-                StepRec(new_id("step"), run.id, run.thread_id, run.assistant_id, "tool_calls", details, self.stamp(at))
+                StepRec(new_id("step"), run.id, run.thread_id, run.assistant_id, "tool_calls", details, stamp)
             )
             run.status = "requires_action"
             run.required_action = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
             return
-        if plan.outcome in ("completed", "incomplete"):
+        if plan.outcome in WITH_OUTPUT:
             thread = self.threads.get(run.thread_id)
             for i, parts in enumerate(plan.messages):
                 # The prompt is read once: its tokens count on the first output step only.
@@ -459,7 +453,7 @@ class AssistantsStore:
         self, run: RunRec, thread: ThreadRec | None, parts: list[Part], at: float, *, prompt_tokens: int
     ) -> None:
         """One answer message, appended to the thread, and the message_creation step naming it."""
-        stamp = self.stamp(at)
+        stamp = self.clock.stamp(at)
         message = MessageRec(
             new_id("msg"),
             run.thread_id,
@@ -489,16 +483,11 @@ class AssistantsStore:
             status="completed",
             completed_at=stamp,
         )
-        tokens = count_tokens(text_of(message.content))
-        step.usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": tokens,
-            "total_tokens": prompt_tokens + tokens,
-        }
+        step.usage = token_usage(prompt_tokens, count_tokens(text_of(message.content)))
         run.steps.append(step)
 
     def _end(self, run: RunRec, status: str, at: float) -> None:
-        stamp = self.stamp(at)
+        stamp = self.clock.stamp(at)
         run.status = status
         run.required_action = None
         if status == "completed":
@@ -509,14 +498,8 @@ class AssistantsStore:
             run.cancelled_at = stamp
         for step in run.steps:
             if step.status == "in_progress":
-                step.status = status if status in ("cancelled", "expired", "failed") else "completed"
-                setattr(
-                    step,
-                    {"cancelled": "cancelled_at", "expired": "expired_at", "failed": "failed_at"}.get(
-                        step.status, "completed_at"
-                    ),
-                    stamp,
-                )
+                step.status = status if status in _STEP_ENDINGS else "completed"
+                setattr(step, _STEP_ENDINGS.get(step.status, "completed_at"), stamp)
         thread = self.threads.get(run.thread_id)
         if thread is not None and thread.active_run is run:
             thread.active_run = None

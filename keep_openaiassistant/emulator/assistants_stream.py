@@ -1,7 +1,8 @@
 """Server-sent events for a streamed run, in the order OpenAI sent them.
 
 The stream does not own the run: it watches the same record a poller sees, sleeping (outside the
-lock, through ``config.sleep``) until the run's next state change, then describes what changed::
+lock, through the emulator's ``clock.sleep``) until the run's next state change, then describes
+what changed::
 
     [thread.created] thread.run.created thread.run.queued thread.run.in_progress
     per output message: thread.run.step.created, .step.in_progress, thread.message.created,
@@ -20,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .assistants_store import ACTIVE, AssistantsStore, MessageRec, RunRec, StepRec
+from .assistants_store import AssistantsStore, MessageRec, RunRec, StepRec
+from .common import RUN_ACTIVE, text_chunks
 
 Event = tuple[str | None, Any]
 
 WAKE_SLICE = 0.02  # longest sleep between looks at the run, so a cancel is seen promptly
-DELTAS_PER_PART = 3
 
 
 def run_snapshot(run: RunRec, status: str) -> dict[str, Any]:
@@ -61,20 +62,13 @@ def _message_started(message: MessageRec) -> dict[str, Any]:
     return data
 
 
-def _chunks(text: str) -> list[str]:
-    if not text:
-        return [""]
-    size = max(1, -(-len(text) // DELTAS_PER_PART))
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
 def message_deltas(message: MessageRec) -> Iterator[dict[str, Any]]:
     """MessageDeltaObjects whose accumulation is the message's content."""
     for index, part in enumerate(message.content):
         if part["type"] != "text":
             yield _delta(message, {"index": index, **part})
             continue
-        pieces = _chunks(part["text"]["value"])
+        pieces = text_chunks(part["text"]["value"]) or [""]  # an empty text still has its one delta
         for n, piece in enumerate(pieces):
             annotations = (
                 [{"index": i, **a} for i, a in enumerate(part["text"]["annotations"])] if n == len(pieces) - 1 else []
@@ -98,7 +92,7 @@ class RunStream:
         self._run = run
         self._announced = announced  # the last run status the client was told about
         self._seen_steps = dict(seen_steps or {})  # step id -> status the client was told about
-        self._sleep = store.config.sleep
+        self._sleep = store.clock.sleep
         self._delta_interval = float(store.config.delta_interval or 0)
 
     def events(self) -> Iterator[Event]:
@@ -108,12 +102,12 @@ class RunStream:
                 batch = self._changes()
                 status = self._run.status
                 next_at = self._store.next_event_at(self._run)
-                now = self._store.now()
+                now = self._store.clock.now()
             for event in batch:
                 if event[0] == "thread.message.delta" and self._delta_interval:
                     self._sleep(self._delta_interval)
                 yield event
-            if status not in ACTIVE or status == "requires_action":
+            if status not in RUN_ACTIVE or status == "requires_action":
                 yield "done", "[DONE]"
                 return
             self._sleep(max(0.0, min(WAKE_SLICE, (next_at if next_at is not None else now + WAKE_SLICE) - now)))

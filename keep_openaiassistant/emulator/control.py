@@ -7,12 +7,16 @@ switch its behaviour between runs. Every route lives under ``/_emulator/`` and t
 
 | route                          | does                                                              |
 |--------------------------------|-------------------------------------------------------------------|
-| ``GET /_emulator/stats``       | requests by route key since the last reset, their total, and the connections accepted — all excluding the control calls themselves — and the CPU seconds the emulator's process has used |
+| ``GET /_emulator/stats``       | requests by route key since the last reset, their total, and the  |
+|                                | connections accepted — all excluding the control calls themselves |
+|                                | — and the CPU seconds the emulator's process has used             |
 | ``POST /_emulator/reset``      | zero the counters and drop queued faults (threads and runs stay)  |
-| ``POST /_emulator/faults``     | queue a fault: ``{"route": regex, "status": 429, "count": 1, ...}`` (fields of :class:`.http.Fault`) |
+| ``POST /_emulator/faults``     | queue a fault: ``{"route": regex, "status": 429, "count": 1, ...}``|
+|                                | (fields of :class:`.http.Fault`)                                  |
 | ``DELETE /_emulator/faults``   | drop queued faults                                                |
 | ``GET /_emulator/config``      | the switches below                                                |
-| ``POST /_emulator/config``     | set some of them: ``{"model_time": 2.0, "poll_after_ms": 100, "refuse_stream": true}`` |
+| ``POST /_emulator/config``     | set some of them:                                                 |
+|                                | ``{"model_time": 2.0, "poll_after_ms": 100, "refuse_stream": true}``|
 
 ``refuse_stream``: the emulator then behaves like a server (or proxy) that does not stream:
 any API request whose body asks for ``"stream": true`` is answered HTTP 400 before it touches
@@ -29,7 +33,8 @@ import time
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-from .http import EmulatorError, Fault, Handler, JsonReply, Request, Router, SseReply
+from .common import bad_request
+from .http import Fault, Handler, JsonReply, Request, Router, SseReply
 
 if TYPE_CHECKING:
     from . import Emulator
@@ -60,11 +65,10 @@ class StreamGate:
 
         def gated(request: Request) -> JsonReply | SseReply:
             if request.json().get("stream") is True or request.query.get("stream") == "true":
-                raise EmulatorError(
-                    400,
+                raise bad_request(
                     "Streaming is not supported by this server: send the request without 'stream'.",
-                    param="stream",
-                    code="unsupported_parameter",
+                    "stream",
+                    "unsupported_parameter",
                 )
             return handler(request)
 
@@ -114,10 +118,8 @@ class ControlApi:
         allowed = {f.name for f in fields(Fault)}
         unknown = sorted(set(body) - allowed)
         if unknown or "route" not in body or "status" not in body:
-            raise EmulatorError(
-                400,
-                f"A fault takes route, status and optionally {sorted(allowed - {'route', 'status'})}; got unknown {unknown}.",
-            )
+            optional = sorted(allowed - {"route", "status"})
+            raise bad_request(f"A fault takes route, status and optionally {optional}; got unknown {unknown}.")
         self.emulator.faults.add(**body)
         return JsonReply({"queued": body})
 
@@ -132,7 +134,7 @@ class ControlApi:
         body = request.json()
         unknown = sorted(set(body) - set(_SWITCHES))
         if unknown:
-            raise EmulatorError(400, f"Unknown switches {unknown}; known: {list(_SWITCHES)}.")
+            raise bad_request(f"Unknown switches {unknown}; known: {list(_SWITCHES)}.")
         config = self.emulator.config
         if "model_time" in body:
             config.model_time = float(body["model_time"])

@@ -8,132 +8,53 @@ while a response is operating on the conversation (400 ``conversation_locked``).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from .http import EmulatorError, JsonReply, Request, Router
-from .responses_items import new_id, normalize_input, query_include, render
+from .common import (
+    EmulatorError,
+    array_too_long,
+    check_metadata,
+    deleted,
+    invalid_type,
+    list_object,
+    long_id,
+    missing,
+    page,
+)
+from .http import JsonReply, Request, Router
+from .responses_items import normalize_input, query_include, render
 from .responses_state import Conversation, ResponsesState
 
 MAX_NEW_ITEMS = 20
 
 
-def json_object(req: Request) -> dict[str, Any]:
-    """The request's JSON body, which must be an object."""
-    body = req.json()
-    if not isinstance(body, dict):
-        raise EmulatorError(400, "The body of your request must be a JSON object.")
-    return body
-
-
-def check_metadata(metadata: Any, param: str = "metadata") -> dict[str, str]:
-    """OpenAI's metadata limits: at most 16 pairs, keys up to 64 and string values up to 512 chars."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict):
-        raise EmulatorError(
-            400,
-            f"Invalid type for '{param}': expected an object, but got {type(metadata).__name__} instead.",
-            param=param,
-            code="invalid_type",
-        )
-    if len(metadata) > 16:
-        raise EmulatorError(
-            400,
-            f"Invalid '{param}': too many properties. Expected an object with at most 16 properties, but got an object with {len(metadata)} properties instead.",
-            param=param,
-            code="object_above_max_properties",
-        )
-    for key, value in metadata.items():
-        if len(key) > 64:
-            raise EmulatorError(
-                400,
-                f"Invalid '{param}': key '{key[:64]}...' is too long; keys can be at most 64 characters.",
-                param=param,
-                code="invalid_value",
-            )
-        if not isinstance(value, str) or len(value) > 512:
-            raise EmulatorError(
-                400,
-                f"Invalid '{param}.{key}': values must be strings of at most 512 characters.",
-                param=f"{param}.{key}",
-                code="invalid_value",
-            )
-    return dict(metadata)
-
-
-def list_page(items: list[dict[str, Any]], query: dict[str, str]) -> dict[str, Any]:
-    """A cursor page of ``items`` (stored oldest first): ``order`` (default desc), ``limit``, ``after``."""
-    order = query.get("order", "desc")
-    if order not in ("asc", "desc"):
-        raise EmulatorError(
-            400,
-            f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
-            param="order",
-            code="invalid_value",
-        )
-    try:
-        limit = int(query.get("limit", "20"))
-    except ValueError:
-        raise EmulatorError(400, "Invalid 'limit': expected an integer.", param="limit", code="invalid_type") from None
-    if not 1 <= limit <= 100:
-        bound = (
-            "above maximum value. Expected a value <= 100"
-            if limit > 100
-            else "below minimum value. Expected a value >= 1"
-        )
-        raise EmulatorError(
-            400,
-            f"Invalid 'limit': integer {bound}, but got {limit} instead.",
-            param="limit",
-            code="integer_above_max_value" if limit > 100 else "integer_below_min_value",
-        )
-    ordered = list(items) if order == "asc" else list(reversed(items))
-    after = query.get("after")
-    if after:
-        ids = [i["id"] for i in ordered]
-        if after not in ids:
-            raise EmulatorError(
-                400, f"Invalid 'after': no item with id '{after}' in this list.", param="after", code="invalid_value"
-            )
-        ordered = ordered[ids.index(after) + 1 :]
-    page = render(ordered[:limit], query_include(query))
-    return {
-        "object": "list",
-        "data": page,
-        "has_more": len(ordered) > limit,
-        # The spec types these as strings; an empty page has no ids to give.
-        "first_id": page[0]["id"] if page else "",
-        "last_id": page[-1]["id"] if page else "",
-    }
+def items_page(items: list[dict[str, Any]], req: Request) -> dict[str, Any]:
+    """A cursor page of stored items (a conversation's, a response's input), rendered per the query's ``include``."""
+    include = query_include(req.query)
+    return page(
+        items,
+        req.query,
+        id_of=lambda item: str(item["id"]),
+        render=lambda chosen: render(chosen, include),
+        with_before=False,
+    )
 
 
 def _new_items(body: dict[str, Any], required: bool) -> list[dict[str, Any]]:
     raw = body.get("items")
     if raw is None and required:
-        raise EmulatorError(
-            400, "Missing required parameter: 'items'.", param="items", code="missing_required_parameter"
-        )
+        raise missing("items")
     if raw is not None and not isinstance(raw, list):
-        raise EmulatorError(
-            400,
-            f"Invalid type for 'items': expected an array, but got {type(raw).__name__} instead.",
-            param="items",
-            code="invalid_type",
-        )
+        raise invalid_type("items", "an array", raw)
     if raw is not None and len(raw) > MAX_NEW_ITEMS:
-        raise EmulatorError(
-            400,
-            f"Invalid 'items': array too long. Expected an array with maximum length {MAX_NEW_ITEMS}, but got an array with length {len(raw)} instead.",
-            param="items",
-            code="array_above_max_length",
-        )
+        raise array_too_long("items", raw, MAX_NEW_ITEMS)
     return normalize_input(raw or [], "items")
 
 
 class ConversationsApi:
     def __init__(self, state: ResponsesState) -> None:
         self.state = state
+        self.clock = state.clock
 
     def register(self, router: Router) -> None:
         router.add("POST", "/v1/conversations", self.create)
@@ -146,10 +67,10 @@ class ConversationsApi:
         router.add("DELETE", "/v1/conversations/{conversation_id}/items/{item_id}", self.delete_item)
 
     def create(self, req: Request) -> JsonReply:
-        body = json_object(req)
+        body = req.json()
         metadata = check_metadata(body.get("metadata"))
         items = _new_items(body, required=False)
-        conv = Conversation(new_id("conv"), int(time.time()), metadata, items)
+        conv = Conversation(long_id("conv"), self.clock.stamp(), metadata, items)
         with self.state.lock:
             self.state.conversations[conv.id] = conv
         return JsonReply(conv.to_json())
@@ -158,11 +79,9 @@ class ConversationsApi:
         return JsonReply(self.state.conversation(req.params["conversation_id"]).to_json())
 
     def update(self, req: Request) -> JsonReply:
-        body = json_object(req)
+        body = req.json()
         if "metadata" not in body:
-            raise EmulatorError(
-                400, "Missing required parameter: 'metadata'.", param="metadata", code="missing_required_parameter"
-            )
+            raise missing("metadata")
         metadata = check_metadata(body["metadata"])
         with self.state.lock:
             conv = self.state.conversation(req.params["conversation_id"])
@@ -173,29 +92,20 @@ class ConversationsApi:
         with self.state.lock:
             conv = self.state.conversation(req.params["conversation_id"])
             del self.state.conversations[conv.id]
-        return JsonReply({"id": conv.id, "object": "conversation.deleted", "deleted": True})
+        return JsonReply(deleted(conv.id, "conversation"))
 
     def list_items(self, req: Request) -> JsonReply:
         with self.state.lock:
             conv = self.state.conversation(req.params["conversation_id"])
-            return JsonReply(list_page(conv.items, req.query))
+            return JsonReply(items_page(conv.items, req))
 
     def add_items(self, req: Request) -> JsonReply:
-        items = _new_items(json_object(req), required=True)
+        items = _new_items(req.json(), required=True)
         with self.state.lock:
             conv = self.state.conversation(req.params["conversation_id"])
             self.state.ensure_unlocked(conv)
             conv.items.extend(items)
-        shown = render(items, query_include(req.query))
-        return JsonReply(
-            {
-                "object": "list",
-                "data": shown,
-                "has_more": False,
-                "first_id": items[0]["id"] if items else "",
-                "last_id": items[-1]["id"] if items else "",
-            }
-        )
+        return JsonReply(list_object(render(items, query_include(req.query))))
 
     def _item(self, conv: Conversation, item_id: str) -> dict[str, Any]:
         for item in conv.items:

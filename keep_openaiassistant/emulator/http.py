@@ -7,8 +7,9 @@ kept-alive connection adds ~40 ms per reply). SSE replies use chunked encoding, 
 event, each flushed as it is produced.
 
 API modules register handlers on a :class:`Router`; a handler takes a :class:`Request` and
-returns a :class:`JsonReply` or an :class:`SseReply`, or raises :class:`EmulatorError` (the
-OpenAI error body ``{"error": {message, type, param, code}}``).
+returns a :class:`JsonReply` or an :class:`SseReply`, or raises :class:`~.common.EmulatorError`
+(the OpenAI error body ``{"error": {message, type, param, code}}``). :meth:`Request.json` is the
+one check that a body is a JSON object.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .common import EmulatorError, invalid_type
+
 
 @dataclass
 class Request:
@@ -31,11 +34,16 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
-    body: dict[str, Any] | None
+    body: Any  # the parsed JSON body, None when there is none
     params: dict[str, str] = field(default_factory=dict)  # path parameters
 
     def json(self) -> dict[str, Any]:
-        return self.body or {}
+        """The JSON body, which must be an object (``{}`` when there is none)."""
+        if self.body is None:
+            return {}
+        if not isinstance(self.body, dict):
+            raise invalid_type("body", "an object", self.body)
+        return self.body
 
 
 @dataclass
@@ -57,21 +65,6 @@ class SseReply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-class EmulatorError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str = "invalid_request_error",
-        code: str | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = {"error": {"message": message, "type": type, "param": param, "code": code}}
-
-
 Handler = Callable[[Request], "JsonReply | SseReply"]
 
 
@@ -80,7 +73,7 @@ class Router:
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
 
     def add(self, method: str, template: str, handler: Handler) -> None:
-        """``template`` like ``/v1/threads/{thread_id}/runs``; the route key is ``"POST /v1/threads/{thread_id}/runs"``."""
+        """``template`` like ``/v1/threads/{thread_id}/runs``; the route key is ``"POST <template>"``."""
         pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
         self._routes.append((method, pattern, f"{method} {template}", handler))
 

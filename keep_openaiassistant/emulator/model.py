@@ -244,7 +244,8 @@ def plan_answer(
             [
                 Part(
                     "text",
-                    f'Triage of "{subject}" (turn {turn} of this thread): check recent changes and the service\'s runbook.{outputs}{unavailable}',
+                    f'Triage of "{subject}" (turn {turn} of this thread): '
+                    f"check recent changes and the service's runbook.{outputs}{unavailable}",
                 )
             ]
         ]

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from .http import EmulatorError, JsonReply, Request, Router
+from .common import EmulatorConfig, EmulatorError
+from .http import JsonReply, Request, Router
 
-KNOWN_MODELS = ("gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano")
+KNOWN_MODELS = (
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-5-nano",
+)
 _CREATED = 1_744_316_542
 
 
 class ModelsApi:
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
 
     def _ids(self) -> list[str]:

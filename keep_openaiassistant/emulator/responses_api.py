@@ -16,31 +16,51 @@ call outputs after the last user message answer the model's ``[[tool:NAME]]`` ca
 
 The model's scenario tags (:mod:`.model`) as the Responses API shows them:
 
-| tag                         | Response                                                         |
-|-----------------------------|------------------------------------------------------------------|
-| ``[[citations]]``           | ``file_search_call`` item, then ``output_text`` whose markers are gone and whose ``file_citation`` annotations carry their ``index`` |
-| ``[[file]]``                | ``code_interpreter_call`` item, then ``container_file_citation`` over the sandbox link |
-| ``[[tool:NAME]]``           | NAME declared in ``tools``: completed, output = ``function_call`` items; answer with ``function_call_output`` |
-| ``[[failed:CODE]]``         | ``failed``, ``error: {code, message}``                           |
-| ``[[incomplete:REASON]]``   | ``incomplete``; ``content_filter`` kept, Assistants' token reasons become ``max_output_tokens`` |
-| ``[[expired]]``             | ``failed`` with code ``server_error`` (Responses has no expiry; the message says it ran out of time) |
-| ``[[cancelled]]``           | ``cancelled``, no output; a stream of it ends without a terminal event |
-| ``[[stream_cut:N]]``        | the first stream drops after N events; the response still finishes |
+| tag                         | Response                                                          |
+|-----------------------------|-------------------------------------------------------------------|
+| ``[[citations]]``           | ``file_search_call`` item, then ``output_text`` whose markers are |
+|                             | gone and whose ``file_citation`` annotations carry their ``index``|
+| ``[[file]]``                | ``code_interpreter_call`` item, then ``container_file_citation``  |
+|                             | over the sandbox link                                             |
+| ``[[tool:NAME]]``           | NAME declared in ``tools``: completed, output = ``function_call`` |
+|                             | items; answer with ``function_call_output``                       |
+| ``[[failed:CODE]]``         | ``failed``, ``error: {code, message}``                            |
+| ``[[incomplete:REASON]]``   | ``incomplete``; ``content_filter`` kept, Assistants' token        |
+|                             | reasons become ``max_output_tokens``                              |
+| ``[[expired]]``             | ``failed`` with code ``server_error`` (Responses has no expiry;   |
+|                             | the message says it ran out of time)                              |
+| ``[[cancelled]]``           | ``cancelled``, no output; a stream of it ends without a terminal  |
+|                             | event                                                             |
+| ``[[stream_cut:N]]``        | the first stream drops after N events; the response still         |
+|                             | finishes                                                          |
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from .conversations_api import ConversationsApi, check_metadata, json_object, list_page
-from .http import EmulatorError, JsonReply, Request, Router, SseReply
+from .common import (
+    Clock,
+    EmulatorConfig,
+    EmulatorError,
+    bad_request,
+    below_minimum,
+    check_metadata,
+    deleted,
+    invalid_type,
+    invalid_value,
+    long_id,
+    missing,
+    not_an_integer,
+    poll_headers,
+)
+from .conversations_api import ConversationsApi, items_page
+from .http import JsonReply, Request, Router, SseReply
 from .model import Plan, count_tokens, plan_answer
 from .oncall_tools import function_names
 from .responses_items import (
     history_chars,
     item_text,
-    new_id,
     normalize_input,
     output_items,
     parse_include,
@@ -56,20 +76,12 @@ _INCOMPLETE_REASONS = {"content_filter": "content_filter"}
 _EXPIRED_MESSAGE = "The response did not finish in the time the server allows and was stopped. Retry the request."
 
 
-def _bad(message: str, param: str | None = None, code: str | None = None) -> EmulatorError:
-    return EmulatorError(400, message, param=param, code=code)
-
-
 def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
     value = body.get(name)
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise _bad(
-            f"Invalid type for '{name}': expected a boolean, but got {type(value).__name__} instead.",
-            name,
-            "invalid_type",
-        )
+        raise invalid_type(name, "a boolean", value)
     return value
 
 
@@ -82,42 +94,24 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise _bad(
-            f"Invalid type for 'tools': expected an array, but got {type(raw).__name__} instead.",
-            "tools",
-            "invalid_type",
-        )
+        raise invalid_type("tools", "an array", raw)
     tools = []
     for i, tool in enumerate(raw):
         kind = tool.get("type") if isinstance(tool, dict) else None
         if kind == "function":
             if not tool.get("name"):
-                raise _bad(
-                    f"Missing required parameter: 'tools[{i}].name'.", f"tools[{i}].name", "missing_required_parameter"
-                )
+                raise missing(f"tools[{i}].name")
             tools.append({"type": "function", "description": None, "parameters": None, "strict": True, **tool})
         elif kind == "file_search":
             if not isinstance(tool.get("vector_store_ids"), list):
-                raise _bad(
-                    f"Missing required parameter: 'tools[{i}].vector_store_ids'.",
-                    f"tools[{i}].vector_store_ids",
-                    "missing_required_parameter",
-                )
+                raise missing(f"tools[{i}].vector_store_ids")
             tools.append(dict(tool))
         elif kind == "code_interpreter":
             if "container" not in tool:
-                raise _bad(
-                    f"Missing required parameter: 'tools[{i}].container'.",
-                    f"tools[{i}].container",
-                    "missing_required_parameter",
-                )
+                raise missing(f"tools[{i}].container")
             tools.append(dict(tool))
         else:
-            raise _bad(
-                f"Invalid value: '{kind}'. Supported values are: 'function', 'file_search' and 'code_interpreter'.",
-                f"tools[{i}].type",
-                "invalid_value",
-            )
+            raise invalid_value(f"tools[{i}].type", kind, ("function", "file_search", "code_interpreter"))
     return tools
 
 
@@ -128,17 +122,9 @@ def _text_format(raw: Any) -> dict[str, Any]:
     if kind == "json_schema":
         for field in ("name", "schema"):
             if not fmt.get(field):
-                raise _bad(
-                    f"Missing required parameter: 'text.format.{field}'.",
-                    f"text.format.{field}",
-                    "missing_required_parameter",
-                )
+                raise missing(f"text.format.{field}")
     elif kind not in ("text", "json_object"):
-        raise _bad(
-            f"Invalid value: '{kind}'. Supported values are: 'text', 'json_schema' and 'json_object'.",
-            "text.format.type",
-            "invalid_value",
-        )
+        raise invalid_value("text.format.type", kind, ("text", "json_schema", "json_object"))
     return {"format": fmt, "verbosity": (raw or {}).get("verbosity") or "medium"}
 
 
@@ -168,9 +154,9 @@ def _echo(body: dict[str, Any], *, model: str, store: bool, max_tokens: int | No
 
 
 class ResponsesApi:
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: EmulatorConfig, clock: Clock) -> None:
         self.config = config
-        self.state = ResponsesState(config)
+        self.state = ResponsesState(config, clock)
         self.conversations = ConversationsApi(self.state)
 
     def register(self, router: Router) -> None:
@@ -183,40 +169,35 @@ class ResponsesApi:
 
     # -- replies ----------------------------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
-        ms = self.config.poll_after_ms
-        return {} if ms is None else {"openai-poll-after-ms": str(ms)}
-
     def _json(self, rec: ResponseRecord, include: frozenset[str] = frozenset()) -> JsonReply:
-        return JsonReply(self.state.snapshot(rec, include=include), headers=self._headers())
+        return JsonReply(self.state.snapshot(rec, include=include), headers=poll_headers(self.config))
 
     # -- POST /v1/responses --------------------------------------------------------------------
 
     def create(self, req: Request) -> JsonReply | SseReply:
-        body = json_object(req)
+        body = req.json()
         model = body.get("model")
         if not isinstance(model, str) or not model:
-            raise _bad("Missing required parameter: 'model'.", "model", "missing_required_parameter")
+            raise missing("model")
         stream, background, store = (
             _flag(body, "stream", False),
             _flag(body, "background", False),
             _flag(body, "store", True),
         )
         if background and not store:
-            raise _bad("Background mode requires store=true.", "background", "invalid_value")
+            raise bad_request("Background mode requires store=true.", "background", "invalid_value")
         if body.get("conversation") is not None and body.get("previous_response_id") is not None:
-            raise _bad(
-                "Mutually exclusive parameters: Ensure you are only providing one of: 'previous_response_id' or 'conversation'.",
+            raise bad_request(
+                "Mutually exclusive parameters: Ensure you are only providing one of: "
+                "'previous_response_id' or 'conversation'.",
                 "previous_response_id",
                 "mutually_exclusive_parameters",
             )
         max_tokens = body.get("max_output_tokens")
-        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 16):
-            raise _bad(
-                f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {max_tokens} instead.",
-                "max_output_tokens",
-                "integer_below_min_value",
-            )
+        if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool)):
+            raise invalid_type("max_output_tokens", "an integer", max_tokens)
+        if max_tokens is not None and max_tokens < 16:
+            raise below_minimum("max_output_tokens", max_tokens, 16)
         echo = _echo(body, model=model, store=store, max_tokens=max_tokens)
         input_items = normalize_input(body.get("input"))
         include = parse_include(body.get("include"))
@@ -228,7 +209,9 @@ class ResponsesApi:
             if conv is not None:
                 conv.active_response = rec.id
         if stream:
-            return SseReply(stream_events(self.state, rec), cut_after=rec.stream_cut_after, headers=self._headers())
+            return SseReply(
+                stream_events(self.state, rec), cut_after=rec.stream_cut_after, headers=poll_headers(self.config)
+            )
         if not background:
             self.state.wait_until_done(rec)
         return self._json(rec)
@@ -239,11 +222,7 @@ class ResponsesApi:
         if ref is not None:
             conv_id = ref.get("id") if isinstance(ref, dict) else ref
             if not isinstance(conv_id, str):
-                raise _bad(
-                    "Invalid type for 'conversation': expected a string or an object with 'id'.",
-                    "conversation",
-                    "invalid_type",
-                )
+                raise invalid_type("conversation", "a string or an object with 'id'", ref)
             conv = self.state.conversation(conv_id, param="conversation")
             self.state.ensure_unlocked(conv)
             return conv, list(conv.items)
@@ -273,10 +252,12 @@ class ResponsesApi:
         answered = {i["call_id"] for i in items if i.get("type") == "function_call_output"}
         for item in input_items:
             if item["type"] == "function_call_output" and item["call_id"] not in calls:
-                raise _bad(f"No tool call found for function call output with call_id {item['call_id']}.", "input")
+                raise bad_request(
+                    f"No tool call found for function call output with call_id {item['call_id']}.", "input"
+                )
         for call_id in calls:
             if call_id not in answered:
-                raise _bad(f"No tool output found for function call {call_id}.", "input")
+                raise bad_request(f"No tool output found for function call {call_id}.", "input")
         users = [n for n, i in enumerate(items) if i.get("type") == "message" and i.get("role") == "user"]
         last_user = users[-1] if users else -1
         prompt = item_text(items[last_user]) if users else ""
@@ -288,8 +269,9 @@ class ResponsesApi:
         fmt = echo["text"]["format"]
         if fmt["type"] == "json_object":
             if "json" not in " ".join(item_text(i) for i in items).lower() + (echo["instructions"] or "").lower():
-                raise _bad(
-                    "Response input messages must contain the word 'json' in some form to use 'text.format' of type 'json_object'.",
+                raise bad_request(
+                    "Response input messages must contain the word 'json' in some form to use 'text.format' "
+                    "of type 'json_object'.",
                     "input",
                 )
             prompt += " [[json]]"
@@ -303,10 +285,10 @@ class ResponsesApi:
             tool_outputs=outputs or None,
             model_time=float(self.config.model_time),
         )
-        started = self.state.now()
+        started = self.state.clock.now()
         rec = ResponseRecord(
-            id=new_id("resp"),
-            created_at=int(time.time()),
+            id=long_id("resp"),
+            created_at=self.state.clock.stamp(started),
             started=started,
             finish_at=started + plan.model_time,
             echo=echo,
@@ -336,7 +318,7 @@ class ResponsesApi:
         output = output_items(
             plan,
             prompt=prompt,
-            container_id=container or new_id("cntr"),
+            container_id=container or long_id("cntr"),
             message_status="incomplete" if plan.outcome == "incomplete" else "completed",
         )
         out_tokens = plan.completion_tokens or sum(count_tokens(i.get("arguments", "")) for i in output)
@@ -370,24 +352,22 @@ class ResponsesApi:
         if not _query_flag(req.query, "stream"):
             return self._json(rec, include)
         if not rec.background:
-            raise _bad(
+            raise bad_request(
                 "Streaming a stored response is only supported for responses created with background=true.", "stream"
             )
         raw = req.query.get("starting_after", "-1")
         try:
             after = int(raw)
         except ValueError:
-            raise _bad(
-                f"Invalid 'starting_after': expected an integer, but got '{raw}' instead.",
-                "starting_after",
-                "invalid_type",
-            ) from None
-        return SseReply(stream_events(self.state, rec, starting_after=after, include=include), headers=self._headers())
+            raise not_an_integer("starting_after", raw) from None
+        return SseReply(
+            stream_events(self.state, rec, starting_after=after, include=include), headers=poll_headers(self.config)
+        )
 
     def cancel(self, req: Request) -> JsonReply:
         rec = self.state.response(req.params["response_id"])
         if not rec.background:
-            raise _bad("Only responses created with background=true can be cancelled.", "response_id")
+            raise bad_request("Only responses created with background=true can be cancelled.", "response_id")
         self.state.cancel(rec)  # a response already finished is returned as it is
         return self._json(rec)
 
@@ -395,8 +375,8 @@ class ResponsesApi:
         with self.state.lock:
             rec = self.state.response(req.params["response_id"])
             del self.state.responses[rec.id]
-        return JsonReply({"id": rec.id, "object": "response.deleted", "deleted": True})
+        return JsonReply(deleted(rec.id, "response"))
 
     def input_items(self, req: Request) -> JsonReply:
         rec = self.state.response(req.params["response_id"])
-        return JsonReply(list_page(rec.input_items, req.query))
+        return JsonReply(items_page(rec.input_items, req))

@@ -14,23 +14,13 @@ a ``code_interpreter_call`` item plus a ``container_file_citation`` over the san
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
-from .http import EmulatorError
+from .common import invalid_type, invalid_value, long_id, missing, new_id
 from .model import Part, Plan, strip_tags
 
-MESSAGE_ROLES = ("user", "assistant", "system", "developer")
+MESSAGE_ROLES = ("assistant", "system", "developer", "user")
 _INPUT_TYPES = ("message", "function_call_output", "function_call", "file_search_call", "code_interpreter_call")
-
-
-def new_id(prefix: str) -> str:
-    """OpenAI-looking ids: a prefix and 48 hex digits (``resp_…``, ``msg_…``, ``conv_…``)."""
-    return f"{prefix}_{secrets.token_hex(24)}"
-
-
-def _bad(message: str, param: str | None = None, code: str | None = None) -> EmulatorError:
-    return EmulatorError(400, message, param=param, code=code)
 
 
 def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
@@ -40,22 +30,14 @@ def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
     elif isinstance(content, list):
         raw = content
     else:
-        raise _bad(
-            f"Invalid type for '{param}': expected one of a string or array of input content, but got {type(content).__name__} instead.",
-            param,
-            "invalid_type",
-        )
+        raise invalid_type(param, "one of a string or array of input content", content)
     parts: list[dict[str, Any]] = []
-    for i, part in enumerate(raw):
-        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-            raise _bad(
-                f"Missing required parameter: '{param}[{i}].type'.", f"{param}[{i}].type", "missing_required_parameter"
-            )
-        part = dict(part)
+    for i, given in enumerate(raw):
+        if not isinstance(given, dict) or not isinstance(given.get("type"), str):
+            raise missing(f"{param}[{i}].type")
+        part = dict(given)
         if part["type"] in ("input_text", "output_text") and not isinstance(part.get("text"), str):
-            raise _bad(
-                f"Missing required parameter: '{param}[{i}].text'.", f"{param}[{i}].text", "missing_required_parameter"
-            )
+            raise missing(f"{param}[{i}].text")
         if part["type"] == "output_text":
             part.setdefault("annotations", [])
             part.setdefault("logprobs", [])
@@ -66,33 +48,19 @@ def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
 def normalize_item(item: Any, param: str) -> dict[str, Any]:
     """One input item as the stored resource (with an id and a status)."""
     if not isinstance(item, dict):
-        raise _bad(
-            f"Invalid type for '{param}': expected an object, but got {type(item).__name__} instead.",
-            param,
-            "invalid_type",
-        )
+        raise invalid_type(param, "an object", item)
     kind = item.get("type", "message" if "role" in item else None)
     if kind not in _INPUT_TYPES:
-        raise _bad(
-            f"Invalid value: '{kind}'. Supported values are: {', '.join(repr(t) for t in _INPUT_TYPES)}.",
-            f"{param}.type",
-            "invalid_value",
-        )
+        raise invalid_value(f"{param}.type", kind, _INPUT_TYPES)
     if kind == "message":
         role = item.get("role")
         if role not in MESSAGE_ROLES:
-            raise _bad(
-                f"Invalid value: '{role}'. Supported values are: 'assistant', 'system', 'developer', and 'user'.",
-                f"{param}.role",
-                "invalid_value",
-            )
+            raise invalid_value(f"{param}.role", role, MESSAGE_ROLES)
         if "content" not in item:
-            raise _bad(
-                f"Missing required parameter: '{param}.content'.", f"{param}.content", "missing_required_parameter"
-            )
+            raise missing(f"{param}.content")
         return {
             "type": "message",
-            "id": item.get("id") or new_id("msg"),
+            "id": item.get("id") or long_id("msg"),
             "status": "completed",
             "role": role,
             "content": _content_parts(role, item["content"], f"{param}.content"),
@@ -100,12 +68,10 @@ def normalize_item(item: Any, param: str) -> dict[str, Any]:
     if kind == "function_call_output":
         for field in ("call_id", "output"):
             if field not in item:
-                raise _bad(
-                    f"Missing required parameter: '{param}.{field}'.", f"{param}.{field}", "missing_required_parameter"
-                )
+                raise missing(f"{param}.{field}")
         return {
             "type": kind,
-            "id": item.get("id") or new_id("fco"),
+            "id": item.get("id") or long_id("fco"),
             "call_id": item["call_id"],
             "output": item["output"],
             "status": "completed",
@@ -113,11 +79,9 @@ def normalize_item(item: Any, param: str) -> dict[str, Any]:
     required = {"function_call": ("call_id", "name", "arguments")}.get(kind, ())
     for field in required:
         if not isinstance(item.get(field), str):
-            raise _bad(
-                f"Missing required parameter: '{param}.{field}'.", f"{param}.{field}", "missing_required_parameter"
-            )
+            raise missing(f"{param}.{field}")
     stored = dict(item)
-    stored.setdefault("id", new_id({"function_call": "fc", "file_search_call": "fs"}.get(kind, "ci")))
+    stored.setdefault("id", long_id({"function_call": "fc", "file_search_call": "fs"}.get(kind, "ci")))
     stored.setdefault("status", "completed")
     return stored
 
@@ -130,11 +94,7 @@ def normalize_input(value: Any, param: str = "input") -> list[dict[str, Any]]:
         return [normalize_item({"type": "message", "role": "user", "content": value}, param)]
     if isinstance(value, list):
         return [normalize_item(item, f"{param}[{i}]") for i, item in enumerate(value)]
-    raise _bad(
-        f"Invalid type for '{param}': expected one of a string or array of input items, but got {type(value).__name__} instead.",
-        param,
-        "invalid_type",
-    )
+    raise invalid_type(param, "one of a string or array of input items", value)
 
 
 def item_text(item: dict[str, Any]) -> str:
@@ -153,6 +113,11 @@ def history_chars(items: list[dict[str, Any]]) -> int:
     return sum(
         len(str(i.get("output", ""))) if i.get("type") == "function_call_output" else len(item_text(i)) for i in items
     )
+
+
+_CHART_CODE = (
+    "import matplotlib.pyplot as plt\n# plot disk usage over the last day\nplt.savefig('/mnt/data/disk_usage.png')"
+)
 
 
 def _output_text(part: Part, container_id: str) -> dict[str, Any]:
@@ -189,8 +154,8 @@ def output_items(
         return [
             {
                 "type": "function_call",
-                "id": new_id("fc"),
-                "call_id": new_id("call")[:29],
+                "id": long_id("fc"),
+                "call_id": new_id("call"),
                 "name": name,
                 "arguments": json.dumps(args),
                 "status": "completed",
@@ -215,7 +180,7 @@ def output_items(
         items.append(
             {
                 "type": "file_search_call",
-                "id": new_id("fs"),
+                "id": long_id("fs"),
                 "status": "completed",
                 "queries": [strip_tags(prompt)],
                 "results": results,
@@ -225,10 +190,10 @@ def output_items(
         items.append(
             {
                 "type": "code_interpreter_call",
-                "id": new_id("ci"),
+                "id": long_id("ci"),
                 "status": "completed",
                 "container_id": container_id,
-                "code": "import matplotlib.pyplot as plt\n# plot disk usage over the last day\nplt.savefig('/mnt/data/disk_usage.png')",
+                "code": _CHART_CODE,
                 "outputs": [
                     {"type": "image", "url": f"/v1/containers/{container_id}/files/{p.file_id}/content"}
                     for p in parts
@@ -242,7 +207,7 @@ def output_items(
             items.append(
                 {
                     "type": "message",
-                    "id": new_id("msg"),
+                    "id": long_id("msg"),
                     "status": message_status,
                     "role": "assistant",
                     "content": content,
@@ -274,14 +239,10 @@ def parse_include(value: Any, param: str = "include") -> frozenset[str]:
         return frozenset()
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list):
-        raise _bad(f"Invalid type for '{param}': expected an array of strings.", param, "invalid_type")
+        raise invalid_type(param, "an array of strings", values)
     for v in values:
         if v not in INCLUDE_VALUES:
-            raise _bad(
-                f"Invalid value: '{v}'. Supported values are: {', '.join(repr(x) for x in INCLUDE_VALUES)}.",
-                param,
-                "invalid_value",
-            )
+            raise invalid_value(param, v, INCLUDE_VALUES)
     return frozenset(values)
 
 

@@ -14,15 +14,13 @@ the conversation for the next response. Nobody sleeps while holding the lock.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .http import EmulatorError
+from .common import QUEUED_SHARE, RESPONSE_TERMINAL, WITH_OUTPUT, Clock, EmulatorConfig, EmulatorError, bad_request
 from .responses_items import render
 
-TERMINAL = frozenset({"completed", "failed", "incomplete", "cancelled"})
-QUEUED_SHARE = 0.1  # share of the model time a background response spends queued
+WAKE_SLICE = 0.05  # longest sleep while waiting out a response, so a cancel is seen promptly
 
 
 @dataclass
@@ -72,7 +70,7 @@ class ResponseRecord:
         ``include``: what this reply's request asks for on top of the create request's.
         """
         status = status or self.status
-        done = status in TERMINAL
+        done = status in RESPONSE_TERMINAL
         body: dict[str, Any] = {
             "id": self.id,
             "object": "response",
@@ -93,16 +91,14 @@ class ResponseRecord:
 
 
 class ResponsesState:
-    """Responses and conversations by id, guarded by one lock."""
+    """Responses and conversations by id, guarded by one lock (``clock``: the emulator's one clock)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: EmulatorConfig, clock: Clock) -> None:
         self.config = config
+        self.clock = clock
         self.lock = threading.RLock()
         self.responses: dict[str, ResponseRecord] = {}
         self.conversations: dict[str, Conversation] = {}
-
-    def now(self) -> float:
-        return float(self.config.clock())
 
     # -- lookups (404s phrased like OpenAI's) ---------------------------------------------------
 
@@ -127,11 +123,10 @@ class ResponsesState:
         with self.lock:
             self.settle_conversation(conv)
             if conv.active_response is not None:
-                raise EmulatorError(
-                    400,
+                raise bad_request(
                     "Another process is currently operating on this conversation. Please retry in a few seconds.",
-                    code="conversation_locked",
-                    param="conversation",
+                    "conversation",
+                    "conversation_locked",
                 )
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -139,11 +134,11 @@ class ResponsesState:
     def settle(self, rec: ResponseRecord, *, force: bool = False) -> None:
         """Bring ``rec`` up to the clock; ``force``: its model time is over, whatever the clock says."""
         with self.lock:
-            if rec.status in TERMINAL:
+            if rec.status in RESPONSE_TERMINAL:
                 return
-            now = self.now()
+            now = self.clock.now()
             if force or now >= rec.finish_at:
-                self._finish(rec, rec.final_status)
+                self._finish(rec, rec.final_status, min(now, rec.finish_at))
             elif now >= rec.started + (rec.finish_at - rec.started) * QUEUED_SHARE:
                 rec.status = "in_progress"
 
@@ -159,8 +154,8 @@ class ResponsesState:
     def cancel(self, rec: ResponseRecord) -> None:
         with self.lock:
             self.settle(rec)
-            if rec.status not in TERMINAL:
-                self._finish(rec, "cancelled")
+            if rec.status not in RESPONSE_TERMINAL:
+                self._finish(rec, "cancelled", self.clock.now())
 
     def snapshot(
         self, rec: ResponseRecord, status: str | None = None, include: frozenset[str] = frozenset()
@@ -169,16 +164,17 @@ class ResponsesState:
         with self.lock:
             return rec.to_json(status, include)
 
-    def _finish(self, rec: ResponseRecord, status: str) -> None:
-        rec.output = list(rec.final_output) if status in ("completed", "incomplete") else []
+    def _finish(self, rec: ResponseRecord, status: str, at: float) -> None:
+        """``rec`` ends in ``status`` at clock time ``at``."""
+        rec.output = list(rec.final_output) if status in WITH_OUTPUT else []
         if status == "cancelled":
             rec.usage = None
         if status == "completed":
-            rec.completed_at = int(time.time())
+            rec.completed_at = self.clock.stamp(at)
         rec.status = status
         conv = self.conversations.get(rec.conversation_id or "")
         if conv is not None:
-            if status in ("completed", "incomplete"):
+            if status in WITH_OUTPUT:
                 conv.items.extend(rec.input_items)
                 conv.items.extend(rec.output)
             if conv.active_response == rec.id:
@@ -186,13 +182,13 @@ class ResponsesState:
 
     def wait_until_done(self, rec: ResponseRecord) -> None:
         """Sleep (lock-free) through the rest of ``rec``'s model time, then settle it."""
-        budget = rec.finish_at - self.now()
+        budget = rec.finish_at - self.clock.now()
         slept = 0.0  # bounds the wait even when an injected sleep does not move the clock
-        while rec.status not in TERMINAL and slept < budget:
-            remaining = rec.finish_at - self.now()
+        while rec.status not in RESPONSE_TERMINAL and slept < budget:
+            remaining = rec.finish_at - self.clock.now()
             if remaining <= 0:
                 break
-            step = min(remaining, 0.05, budget - slept)
-            self.config.sleep(step)
+            step = min(remaining, WAKE_SLICE, budget - slept)
+            self.clock.sleep(step)
             slept += step
         self.settle(rec, force=True)

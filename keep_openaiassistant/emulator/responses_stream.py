@@ -15,25 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from .common import text_chunks
 from .responses_state import ResponseRecord, ResponsesState
 
 TERMINAL_EVENTS = {"completed": "response.completed", "incomplete": "response.incomplete", "failed": "response.failed"}
 _TOOL_PHASES = {"file_search_call": "searching", "code_interpreter_call": "interpreting"}
-
-
-def text_chunks(text: str, pieces: int = 3) -> list[str]:
-    """``text`` in a few deltas, cut at spaces where possible (as a model streams tokens)."""
-    if not text:
-        return []
-    size = max(1, -(-len(text) // pieces))
-    chunks, start = [], 0
-    while start < len(text):
-        end = min(len(text), start + size)
-        space = text.rfind(" ", start + 1, end) if end < len(text) else -1
-        end = space + 1 if space > start else end
-        chunks.append(text[start:end])
-        start = end
-    return chunks
 
 
 def output_events(output: list[dict[str, Any]], first_sequence: int) -> list[dict[str, Any]]:
@@ -98,5 +84,5 @@ def stream_events(
     for event in tail:
         if event["sequence_number"] > starting_after:
             if interval and event["type"] == "response.output_text.delta":
-                state.config.sleep(interval)
+                state.clock.sleep(interval)
             yield event["type"], event
