@@ -35,6 +35,10 @@ under_keep = sorted(n for n in names if n.startswith("keep/"))
 expected = [f"keep/providers/openaiassistant_provider/{f}" for f in
             ("__init__.py", "openaiassistant_provider.py", "openaiassistant_provider.yaml")]
 assert under_keep == expected, f"the wheel must add exactly {expected} under keep/, got {under_keep}"
+# The shim's source folder is moved (not copied) by the force-include: the installed package has no
+# keep_adapter/shim/, and `link` on a wheel install links the wheel's keep/providers/ folder instead.
+shim = [n for n in names if n.startswith("keep_openaiassistant/keep_adapter/shim/")]
+assert not shim, f"the wheel holds the shim twice: {shim}"
 print("   wheel adds only", ", ".join(under_keep))
 PY
 
@@ -99,7 +103,8 @@ fi
 PROVIDERS=$("$PY" -c 'import importlib.util as u; print(list(u.find_spec("keep.providers").submodule_search_locations)[0])')
 test -f "$PROVIDERS/openaiassistant_provider/openaiassistant_provider.py" \
   || { echo "FAIL: the wheel did not land in Keep's providers folder $PROVIDERS" >&2; exit 1; }
-"$PY" -c 'import keep_openaiassistant, sys; p = keep_openaiassistant.__file__; assert "site-packages" in p, p; print("   testing", p)'
+# -P: not the source tree in the working directory (the package sits at the repository root)
+"$PY" -P -c 'import keep_openaiassistant, sys; p = keep_openaiassistant.__file__; assert "site-packages" in p, p; print("   testing", p)'
 
 step "tests/keep against the installed wheel"
 # From a scratch directory so that nothing in the source tree shadows the installed package.
