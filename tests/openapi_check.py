@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import pickle
@@ -604,7 +605,7 @@ def sequence_problems(events: Iterable[tuple[str, Any]]) -> list[Problem]:
             "each event's sequence_number above the previous one's",
         )
         for stream, numbers in by_stream.items()
-        if any(b <= a for a, b in zip(numbers, numbers[1:]))
+        if any(b <= a for a, b in itertools.pairwise(numbers))
     ]
 
 

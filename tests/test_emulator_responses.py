@@ -42,7 +42,8 @@ def sdk(client: openai.OpenAI) -> openai.OpenAI:
     """The typed Responses/Conversations resources (openai >= 1.101)."""
     if not hasattr(client, "conversations") or not hasattr(client, "responses"):
         pytest.skip(
-            f"openai {openai.__version__} has no client.responses / client.conversations (the raw-HTTP tests cover these flows)"
+            f"openai {openai.__version__} has no client.responses / client.conversations "
+            "(the raw-HTTP tests cover these flows)"
         )
     return client
 
@@ -435,7 +436,7 @@ def test_streamed_function_calls_carry_their_arguments(emulator: Emulator) -> No
 
 
 def test_an_unknown_previous_response_is_404(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError, match="Previous response with id 'resp_gone' not found."):
+    with pytest.raises(openai.NotFoundError, match=re.escape("Previous response with id 'resp_gone' not found.")):
         create(client, "x", previous_response_id="resp_gone")
 
 
