@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -266,6 +267,7 @@ def asking() -> Iterator[Any]:
     the stream is open, so a signal sent now lands during the answer's wait.
     """
     procs: list[subprocess.Popen[str]] = []
+    timers: list[threading.Timer] = []
 
     def start(*argv: str, env: dict[str, str] | None = None, creates: str = r"/runs") -> subprocess.Popen[str]:
         proc = subprocess.Popen(
@@ -276,6 +278,8 @@ def asking() -> Iterator[Any]:
             env=env or _child_env(),
         )
         procs.append(proc)
+        timers.append(threading.Timer(90, proc.kill))  # a hung child ends the reads below, not the suite
+        timers[-1].start()
         assert proc.stderr is not None
         started = re.compile(rf'HTTP Request: POST \S+{creates} "HTTP/1.1 200')
         seen: list[str] = []
@@ -286,6 +290,8 @@ def asking() -> Iterator[Any]:
         raise AssertionError(f"the ask ended before its run started: {proc.wait()}\n{''.join(seen[-20:])}")
 
     yield start
+    for timer in timers:
+        timer.cancel()
     for proc in procs:
         if proc.poll() is None:
             proc.kill()

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -100,6 +101,8 @@ def test_a_signal_during_an_ask_through_keep_exits_130(stop_signal: signal.Signa
         text=True,
         env=env,
     )
+    watchdog = threading.Timer(90, proc.kill)  # a hung child ends the reads below, not the suite
+    watchdog.start()
     try:
         assert proc.stderr is not None
         started = re.compile(r'HTTP Request: POST \S+/runs "HTTP/1.1 200')
@@ -111,6 +114,7 @@ def test_a_signal_during_an_ask_through_keep_exits_130(stop_signal: signal.Signa
         proc.send_signal(stop_signal)
         out, rest = proc.communicate(timeout=20)
     finally:
+        watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
