@@ -125,11 +125,17 @@ def test_produced_files_are_listed(make_assistant: MakeAssistant) -> None:
 # -- JSON -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tag", ["[[json]]", "[[fenced_json]]", "[[prose_json]]"])
+@pytest.mark.parametrize("tag", ["[[json]]", "[[fenced_json]]"])
 def test_json_answers_are_parsed(make_assistant: MakeAssistant, tag: str) -> None:
     result = make_assistant().ask(f"Disk full {tag}")
     assert isinstance(result.response, dict) and result.response["severity"] == "high"
     assert result.to_dict()["raw_response"] == result.text
+
+
+def test_prose_that_quotes_json_stays_text(make_assistant: MakeAssistant) -> None:
+    """An answer that is a sentence quoting JSON is the sentence, not the fragment (issue 10)."""
+    result = make_assistant().ask("Disk full [[prose_json]]")
+    assert result.response == result.text and isinstance(result.response, str)
 
 
 def test_parse_json_false_returns_the_text(make_assistant: MakeAssistant) -> None:

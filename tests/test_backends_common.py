@@ -43,7 +43,8 @@ def ask(**kw: Any) -> Question:
 
 
 def test_response_is_parsed_json_when_asked_and_present() -> None:
-    assert build_response('Result: {"a": 1}.', ask(), thread_id="t", run_id="r") == {"a": 1}
+    assert build_response('{"a": 1}', ask(), thread_id="t", run_id="r") == {"a": 1}
+    assert build_response('Result: {"a": 1}.', ask(), thread_id="t", run_id="r") == 'Result: {"a": 1}.'  # prose
     assert build_response("no json here", ask(), thread_id="t", run_id="r") == "no json here"
     assert build_response('{"a": 1}', ask(parse_json=False), thread_id="t", run_id="r") == '{"a": 1}'
 

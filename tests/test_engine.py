@@ -132,3 +132,26 @@ def test_the_install_check_has_its_own_short_budget() -> None:
     from keep_openaiassistant.engine import ACCESS_CHECK_SECONDS
 
     assert ACCESS_CHECK_SECONDS <= 10
+
+
+@pytest.mark.parametrize("api", ["assistants", "responses"])
+def test_a_format_that_is_no_json_schema_fails_before_any_request(
+    api: str, make_assistant: MakeAssistant, emulator: Emulator
+) -> None:
+    assistant = make_assistant(api)
+    before = emulator.stats.total()
+    with pytest.raises(errors.ConfigurationError) as caught:
+        assistant.ask("Disk full [[json]]", structured_output_format={"foo": 1})
+    assert caught.value.field == "structured_output_format" and emulator.stats.total() == before
+
+
+@pytest.mark.parametrize("api", ["assistants", "responses"])
+def test_an_answer_that_violates_the_schema_fails_with_the_violation(api: str, make_assistant: MakeAssistant) -> None:
+    """The emulator answers a schema with an instance it makes up: 0 for an integer, which a
+    ``minimum: 10`` refuses — the case the issue saw returned as success."""
+    schema = {"type": "object", "properties": {"count": {"type": "integer", "minimum": 10}}, "required": ["count"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "triage", "schema": schema, "strict": True}}
+    with pytest.raises(errors.ResponseFormatError) as caught:
+        make_assistant(api).ask("Disk full [[json]]", structured_output_format=fmt)
+    assert caught.value.violation and "count" in caught.value.violation and "10" in caught.value.violation
+    assert '"count"' in caught.value.text and caught.value.run_id

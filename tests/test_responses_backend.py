@@ -168,11 +168,17 @@ def test_empty_answer_completes_with_empty_text(make: MakeAssistant) -> None:
 # -- JSON -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("tag", ["[[json]]", "[[fenced_json]]", "[[prose_json]]"])
+@pytest.mark.parametrize("tag", ["[[json]]", "[[fenced_json]]"])
 def test_json_answers_are_parsed(make: MakeAssistant, tag: str) -> None:
     result = make().ask(f"Disk full {tag}")
     assert isinstance(result.response, dict) and result.response["severity"] == "high"
     assert result.to_dict()["raw_response"] == result.text
+
+
+def test_prose_that_quotes_json_stays_text(make: MakeAssistant) -> None:
+    """An answer that is a sentence quoting JSON is the sentence, not the fragment (issue 10)."""
+    result = make().ask("Disk full [[prose_json]]")
+    assert result.response == result.text and isinstance(result.response, str)
 
 
 def test_parse_json_false_returns_the_text(make: MakeAssistant) -> None:
@@ -413,7 +419,7 @@ def test_polling_honours_the_server_hint_else_starts_fast_and_doubles() -> None:
     for hint, expected in ((100, [0.1, 0.1, 0.1]), (None, [0.05, 0.1, 0.2])):
         slept: list[float] = []
 
-        def sleep(seconds: float) -> None:
+        def sleep(seconds: float, slept: list[float] = slept) -> None:
             slept.append(round(seconds, 3))
             time.sleep(seconds)
 

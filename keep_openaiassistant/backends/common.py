@@ -1,5 +1,7 @@
 """Helpers both backends share: the step's ``response``, tool outputs, citation markers.
 
+``check_format`` and ``normalize_format`` are :mod:`..answer`'s, re-exported for the backends.
+
 Pure functions, no I/O: what turns a server's answer into the contract's result must not
 depend on which API produced it.
 """
@@ -12,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import errors
-from ..jsonextract import extract_json
+from ..answer import check_format, normalize_format, parse_answer
 from ..results import Citation
 
 if TYPE_CHECKING:
@@ -24,46 +26,15 @@ _RAW_MARKER = re.compile(r"【\d+(?::\d+)?(?:†([^】]*))?】")
 _STRAY_MARKER = re.compile(r"([ \t]?)【\d+(?::\d+)?(?:†([^】]*))?】")
 
 
-def normalize_format(fmt: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The structured output format in Keep's (= the Assistants API's) shape, or None.
-
-    Keep's OpenAI provider takes ``{"type": "json_schema", "json_schema": {name, schema, strict}}``.
-    Users also paste the inner ``{name, schema}`` object or a bare JSON schema; both are wrapped
-    so that a workflow written either way works. ``{"type": "json_object"}`` passes through.
-    """
-    if not fmt:
-        return None
-    fmt = dict(fmt)
-    if fmt.get("type") in ("json_schema", "json_object", "text"):
-        return fmt
-    if "schema" in fmt:  # the inner json_schema object
-        inner = {"name": fmt.get("name") or "answer", "schema": fmt["schema"], "strict": fmt.get("strict", True)}
-        return {"type": "json_schema", "json_schema": inner}
-    # A bare JSON schema.
-    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": fmt, "strict": True}}
-
-
-def check_format(fmt: Mapping[str, Any] | None) -> None:
-    """Refuse, before any request, a structured_output_format that is no usable format."""
-    if fmt is not None and not isinstance(fmt, Mapping):
-        raise errors.ConfigurationError(
-            "structured_output_format must be a mapping (a JSON schema format).", field="structured_output_format"
-        )
-
-
 def build_response(text: str, question: Question, *, thread_id: str | None, run_id: str | None) -> Any:
-    """The contract's ``response``: parsed JSON when asked for and present, else the text.
-
-    With ``structured_output_format`` the answer must be JSON: ResponseFormatError (text
-    attached) otherwise, whatever ``parse_json`` says. A ``{"type": "text"}`` format asks for
-    no JSON and is treated like no format.
-    """
-    fmt = normalize_format(question.structured_output_format)
-    if fmt is not None and fmt.get("type") != "text":
-        return extract_json(text, strict=True, thread_id=thread_id, run_id=run_id)
-    if question.parse_json:
-        return extract_json(text)
-    return text
+    """The contract's ``response`` for this question's answer (see :func:`..answer.parse_answer`)."""
+    return parse_answer(
+        text,
+        parse_json=question.parse_json,
+        structured_output_format=question.structured_output_format,
+        thread_id=thread_id,
+        run_id=run_id,
+    )
 
 
 def tool_output_text(value: Any) -> str:
@@ -202,3 +173,15 @@ def refuses_streaming(error: errors.AssistantError) -> bool:
     return "stream" in text and (
         error.code in ("unsupported_parameter", "unsupported_value") or "not supported" in text or "unsupported" in text
     )
+
+
+__all__ = [
+    "build_response",
+    "check_format",
+    "ending_error",
+    "normalize_format",
+    "pending_calls_answerable",
+    "refuses_streaming",
+    "replace_markers",
+    "tool_output_text",
+]
