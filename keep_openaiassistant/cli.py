@@ -39,6 +39,7 @@ from typing import Any, TextIO
 from . import __version__
 from .errors import AskInterrupted, AssistantError, ConfigurationError
 from .settings import API_CHOICES
+from .waiting import INTERRUPTS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -217,6 +218,8 @@ def _interrupted_by_signals() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: object) -> None:
+        if INTERRUPTS.deliver():  # the server is naming the run just started: cancel it once named
+            return
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, interrupt) for sig in INTERRUPT_SIGNALS}

@@ -305,3 +305,62 @@ def cancel_and_confirm(
             except errors.AssistantError:
                 break
     return data
+
+
+# -- interrupts ---------------------------------------------------------------------------------
+
+
+class InterruptGate:
+    """Ctrl-C that waits, briefly, for the server to name what it started, so it can be cancelled.
+
+    Between sending a request that starts a run (or response) and reading the run's id from the
+    reply, an interrupt would leave a run nobody can cancel. A signal handler that asks
+    :meth:`deliver` first lets the ask finish that moment (:meth:`naming`): the interrupt is
+    held, and raised as KeyboardInterrupt as soon as the id is known (:meth:`named`) or the
+    request is over. A second signal while one is held raises at once. Only the main thread
+    (where Python runs signal handlers) holds interrupts; elsewhere this does nothing.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._pending = False
+        self._named = False
+
+    @contextlib.contextmanager
+    def naming(self) -> Iterator[None]:
+        """Around a request that starts work, until the server has named it."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        if self._depth == 0:
+            self._named = False
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._pending:
+                self._pending = False
+                raise KeyboardInterrupt
+
+    def named(self) -> None:
+        """The server named the run: from now on interrupts go off at once, and one held
+        meanwhile is raised now."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._named = True
+        if self._pending:
+            self._pending = False
+            raise KeyboardInterrupt
+
+    def deliver(self) -> bool:
+        """For a signal handler: True when the interrupt is held (an ask is being named), False
+        when the handler should raise KeyboardInterrupt itself."""
+        if self._depth and not self._named and not self._pending:
+            self._pending = True
+            return True
+        return False
+
+
+#: The process's gate; the CLI's signal handlers ask it before raising KeyboardInterrupt.
+INTERRUPTS = InterruptGate()

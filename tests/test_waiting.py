@@ -260,3 +260,21 @@ def test_follow_stream_leaves_a_chatty_stream_at_the_deadline(clock: FakeClock) 
     assert follow_stream(events(), seen.append, lambda: False, deadline=d) is False
     assert seen == [0, 1, 2, 3]
     assert follow_stream(iter([1, 2]), seen.append, lambda: False, deadline=deadline(clock, 5.0)) is True
+
+
+def test_an_interrupt_while_a_run_is_being_named_waits_for_its_name() -> None:
+    from keep_openaiassistant.waiting import InterruptGate
+
+    gate = InterruptGate()
+    assert gate.deliver() is False  # no ask being named: the handler raises at once
+    with pytest.raises(KeyboardInterrupt):
+        with gate.naming():
+            assert gate.deliver() is True  # held: the run has no id yet
+            assert gate.deliver() is False  # a second Ctrl-C is not held
+            gate.named()  # the id arrived: the held interrupt goes off here
+            pytest.fail("named() must raise the held interrupt")
+    with gate.naming():
+        gate.named()
+        assert gate.deliver() is False  # once named, interrupts are not held
+    with pytest.raises(KeyboardInterrupt), gate.naming():
+        assert gate.deliver() is True  # held until the request is over, if never named

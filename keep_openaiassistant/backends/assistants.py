@@ -67,7 +67,7 @@ from .. import errors
 from ..question import Question
 from ..results import AskResult, Message, Usage, bound_messages
 from ..waiting import Deadline, OutOfTime, follow_stream
-from ..wire import ASSISTANTS_BETA, EventStream, Reply, StreamInterrupted
+from ..wire import ASSISTANTS_BETA, Event, EventStream, Reply, StreamInterrupted
 from .assistants_output import busy_run_id, ended_error, is_openai_host, render, shutdown_error
 from .assistants_stream import TERMINAL_STATUSES, RunStreamState
 from .base import CANCEL_CONFIRM_SECONDS, MESSAGES_PAGE, AskBase, BackendBase
@@ -233,12 +233,13 @@ class _Ask(AskBase):
         ask's id, and a re-sent request that finds it ("busy with run_Y" — our own) follows it.
         A new thread's create-and-run is re-sent only when the server surely did not get it.
         """
-        opened = self.open(path, body, resend="unsent" if self.state.thread_id is None else "any")
-        if not isinstance(opened, Reply):
-            log.info("run streaming", extra=self.extra(ask_id=self.ask_id, path=path))
-            self._consume(opened)
-            return
-        self._take_run(opened)
+        with self.naming():
+            opened = self.open(path, body, resend="unsent" if self.state.thread_id is None else "any")
+            if not isinstance(opened, Reply):
+                log.info("run streaming", extra=self.extra(ask_id=self.ask_id, path=path))
+                self._consume(opened)
+                return
+            self._take_run(opened)
         self.fresh_hint = opened.poll_after_ms or ""  # the run was just seen: wait before the first poll
         log.info("run polled", extra=self.extra(ask_id=self.ask_id, path=path))
 
@@ -278,9 +279,14 @@ class _Ask(AskBase):
             self._take_run(Reply(plain, {}))
             self._note_fallback("the server does not stream")
             return
+
+        def handle(event: Event) -> None:
+            state.handle(event)
+            self.check_named()
+
         try:
             with stream:
-                follow_stream(stream, state.handle, lambda: state.finished, deadline=self.deadline)
+                follow_stream(stream, handle, lambda: state.finished, deadline=self.deadline)
         except StreamInterrupted as exc:
             if not state.finished and not self.deadline.expired:
                 self._note_fallback(str(exc))

@@ -8,6 +8,7 @@ deadline itself.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -21,6 +22,7 @@ from ..question import Question
 from ..results import AskResult
 from ..settings import Settings
 from ..waiting import (
+    INTERRUPTS,
     Clock,
     Deadline,
     OutOfTime,
@@ -287,6 +289,15 @@ class AskBase:
         return PollInterval(self.settings.first_poll_interval, self.settings.max_poll_interval)
 
     # -- interrupts --------------------------------------------------------------------------
+
+    def naming(self) -> contextlib.AbstractContextManager[None]:
+        """Around a request that starts a run: an interrupt waits until the server names it."""
+        return INTERRUPTS.naming()
+
+    def check_named(self) -> None:
+        """After each event: once the run has an id, an interrupt held meanwhile goes off."""
+        if self.object_path() is not None:
+            INTERRUPTS.named()
 
     def interrupted(self) -> errors.AskInterrupted:
         """Ctrl-C / SIGTERM: cancel what this ask started (an id the server gave), say so."""

@@ -174,14 +174,15 @@ class _Ask(AskBase):
         )
         self.run_id = None
         state = ResponseStreamState()
-        try:
-            created = self.open("/responses", body, resend="unsent", busy=_conversation_locked)
-        except OutOfTime as exc:
-            self._raise_not_started(exc)
-        if not isinstance(created, Reply):
-            return self._follow(created, state)
-        state.handle(Event("response.snapshot", {"type": "response.snapshot", "response": created.data}))
-        self.run_id = state.response_id
+        with self.naming():
+            try:
+                created = self.open("/responses", body, resend="unsent", busy=_conversation_locked)
+            except OutOfTime as exc:
+                self._raise_not_started(exc)
+            if not isinstance(created, Reply):
+                return self._follow(created, state)
+            state.handle(Event("response.snapshot", {"type": "response.snapshot", "response": created.data}))
+            self.run_id = state.response_id
         if state.finished:
             return state.final_response()
         if self.run_id is None:
@@ -242,6 +243,7 @@ class _Ask(AskBase):
             def handle(event: Event) -> None:
                 state.handle(event)
                 self.run_id = state.response_id
+                self.check_named()
 
             return follow_stream(stream, handle, lambda: state.finished, deadline=self.deadline)
 
