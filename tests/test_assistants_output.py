@@ -25,7 +25,8 @@ def bad_request(message: str, code: str | None = None) -> errors.InvalidRequestE
     "message",
     [
         "POST /threads/thread_1/runs answered HTTP 400: Thread thread_1 already has an active run run_abc123.",
-        "POST /threads/thread_1/runs answered HTTP 400: Can't add messages to thread_1 while a run run_abc123 is active.",
+        "POST /threads/thread_1/runs answered HTTP 400: "
+        "Can't add messages to thread_1 while a run run_abc123 is active.",
     ],
 )
 def test_busy_thread_texts_name_the_other_run(message: str) -> None:
