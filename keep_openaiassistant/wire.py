@@ -131,9 +131,11 @@ class EventStream:
             return None
         try:
             body = response.read()
-            return parse_body(body, response.headers.get("content-type", ""), describe=self._describe)
+        except STREAM_BREAKS as exc:
+            raise StreamInterrupted(f"the reply broke off before its end ({type(exc).__name__})") from exc
         finally:
             self.close()
+        return parse_body(body, response.headers.get("content-type", ""), describe=self._describe)
 
     def close(self) -> None:
         try:
@@ -214,8 +216,9 @@ def parse_body(body: bytes, content_type: str, *, describe: Any = None) -> dict[
     except ValueError:
         raise errors.MalformedResponseError(f"{what}text that is not JSON: {_excerpt(text)!r}.{advice}") from None
     if not isinstance(data, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
         raise errors.MalformedResponseError(
-            f"{what}JSON that is a {type(data).__name__}, not an object as every API reply is.{advice}"
+            f"{what}JSON that is {kind.get(type(data), 'null')}, not an object as every API reply is.{advice}"
         )
     return data
 
@@ -366,8 +369,11 @@ _ADVICE: dict[type[errors.ApiError], str] = {
 
 #: OpenAI's answer to a path it does not serve, e.g. a base_url without /v1.
 _INVALID_URL = re.compile(r"^Invalid URL\b", re.IGNORECASE)
-#: OpenAI's answer for an object that does not exist: "No assistant found with id 'asst_x'."
-_NO_OBJECT = re.compile(r"\bNo \w+ found\b|\bnot found\b.*\b[a-z]+_[A-Za-z0-9]{4,}|\bdoes not exist\b", re.IGNORECASE)
+#: OpenAI's answers for an object that does not exist: "No assistant found with id 'asst_x'.",
+#: "Response with id 'resp_x' not found.", "Conversation with id 'conv_x' not found.".
+_NO_OBJECT = re.compile(r"\bNo \w+ found\b|\bnot found\b|\bdoes not exist\b", re.IGNORECASE)
+#: ...which name the object: an id (``resp_...``) or a quoted name (the model `gpt-x`).
+_OBJECT_ID = re.compile(r"\b[a-z]+_[A-Za-z0-9_-]{4,}|[`'\"][^`'\"\s]{2,}[`'\"]")
 
 
 def not_found_kind(exc: openai.APIStatusError) -> str:
@@ -379,7 +385,7 @@ def not_found_kind(exc: openai.APIStatusError) -> str:
         return "route"
     if _INVALID_URL.search(message):
         return "url"
-    return "object" if _NO_OBJECT.search(message) else "route"
+    return "object" if _NO_OBJECT.search(message) and _OBJECT_ID.search(message) else "route"
 
 
 def translate(

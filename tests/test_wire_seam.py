@@ -71,7 +71,7 @@ def no_double_stop(message: str) -> None:
         ("<!doctype html><html><body>Sign in</body></html>", "text/html", "an HTML page"),
         ("", "application/json", "an empty body"),
         ("Service Unavailable", "text/plain", "text that is not JSON"),
-        ("[1, 2, 3]", "application/json", "JSON that is a list"),
+        ("[1, 2, 3]", "application/json", "JSON that is an array"),
         (b"\xff\xfe{not utf-8}", "application/json", "not UTF-8"),
     ],
     ids=["html", "empty", "text", "list", "bad-utf8"],

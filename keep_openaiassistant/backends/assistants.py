@@ -121,6 +121,10 @@ class AssistantsBackend(BackendBase):
     def access_not_found(self, exc: errors.NotFoundError) -> str:
         return self._explained(exc).message
 
+    def access_authenticated(self, exc: errors.NotFoundError) -> bool:
+        # OpenAI checks the key before the route: its shutdown 404s come to accepted keys.
+        return is_openai_host(self.client) or super().access_authenticated(exc)
+
     def _explained(self, exc: errors.NotFoundError) -> errors.NotFoundError:
         """A 404 where the Assistants API is not served at all gets the migration advice."""
         if isinstance(exc, errors.AssistantsApiShutDownError):
@@ -274,26 +278,35 @@ class _Ask(AskBase):
     def _consume(self, stream: EventStream) -> None:
         """Feed the stream to the state until it ends; a broken stream leaves polling to do."""
         state = self.state
-        plain = stream.json_body()
-        if plain is not None:  # the server ignored stream=true and answered with the run
-            self._take_run(Reply(plain, {}))
-            self._note_fallback("the server does not stream")
-            return
 
         def handle(event: Event) -> None:
             state.handle(event)
             self.check_named()
 
+        broke: str | None = None
         try:
+            plain = stream.json_body()
+            if plain is not None:  # the server ignored stream=true and answered with the run
+                self._take_run(Reply(plain, {}))
+                self._note_fallback("the server does not stream")
+                return
             with stream:
                 follow_stream(stream, handle, lambda: state.finished, deadline=self.deadline)
         except StreamInterrupted as exc:
+            broke = str(exc)
             if not state.finished and not self.deadline.expired:
-                self._note_fallback(str(exc))
+                self._note_fallback(broke)
         if state.error is not None and not state.finished:
             self._note_fallback(f"the stream reported an error: {state.error.get('message', state.error)}")
         if state.run_id is None:
-            self._recover_run_id()
+            if broke is None and not state.events_seen:
+                raise errors.MalformedResponseError(
+                    "The server answered the run request with an event stream that held no events, so no thread "
+                    f"or run was named. What to do: check that base_url ({self.wire.base_url}) serves the "
+                    "Assistants API v2 and that no proxy stands in between.",
+                    thread_id=self.thread_id,
+                )
+            self._recover_run_id(broke)
 
     def _poll(self) -> None:
         """GET the run until it stops (terminal or requires_action), within the deadline.
@@ -320,16 +333,17 @@ class _Ask(AskBase):
 
     # -- recovering from a stream that broke early -------------------------------------------
 
-    def _recover_run_id(self) -> None:
+    def _recover_run_id(self, why: str | None = None) -> None:
         """Find our run among the thread's runs by its ``keep_ask_id`` tag."""
         thread_id = self.state.thread_id
         if thread_id is None:
             if self.deadline.expired:
                 raise OutOfTime()
             raise errors.ConnectionFailedError(
-                "The stream of a new thread broke before the server named the thread or the run, so this run "
-                "cannot be followed or cancelled; if the server started it, it expires it after 10 minutes. What to "
-                "do: retry the step, and check the network between Keep and base_url if it happens again.",
+                f"The stream of a new thread broke ({why or 'it ended early'}) before the server named the thread or "
+                "the run, so this run cannot be followed or cancelled; if the server started it, it expires it after "
+                "10 minutes. What to do: retry the step, and check the network between Keep and base_url if it "
+                "happens again.",
             )
         reply = self.call("GET", f"/threads/{thread_id}/runs", query={"order": "desc", "limit": 20})
         for run in reply.data.get("data") or []:
@@ -592,6 +606,11 @@ def _advice(last_error: errors.AssistantError | None) -> str:
         return (
             "What to do: check that base_url is the API and reachable from Keep (the server accepted the request but "
             "did not answer), then retry the step."
+        )
+    if isinstance(last_error, errors.ConnectionFailedError):
+        return (
+            f"The server could not be reached in time: {last_error.message.split(' What to do:')[0]} What to do: "
+            "check base_url and the network between Keep and the server, then retry the step."
         )
     if isinstance(last_error, (errors.ServerError, errors.RateLimitError)):
         return f"The last request failed: {last_error.message.split(' What to do:')[0]} What to do: retry the step."

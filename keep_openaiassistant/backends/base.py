@@ -140,7 +140,8 @@ class BackendBase:
         except errors.AuthenticationError as exc:
             return {"authenticated": exc.message, "assistant": "not checked: the key was refused"}
         except errors.NotFoundError as exc:
-            return {"authenticated": True, "assistant": self.access_not_found(exc)}
+            reason = self.access_not_found(exc)
+            return {"authenticated": True if self.access_authenticated(exc) else reason, "assistant": reason}
         except errors.AssistantError as exc:
             return {"authenticated": exc.message, "assistant": exc.message}
         if reply.data.get("object") != expected_object:
@@ -158,6 +159,10 @@ class BackendBase:
 
     def access_not_found(self, exc: errors.NotFoundError) -> str:
         return exc.message
+
+    def access_authenticated(self, exc: errors.NotFoundError) -> bool:
+        """Whether this 404 proves the key was accepted: only the API's own "no such object" does."""
+        return exc.kind == "object"
 
 
 class AskBase:
