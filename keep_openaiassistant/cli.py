@@ -1,28 +1,41 @@
 """``keep-openaiassistant`` / ``python -m keep_openaiassistant``: smoke test, emulator, discovery.
 
-    ask PROMPT [--thread-id ID] [--emulator] [--json] [--api A] [--max-wait-time S] [--via V]
+    ask PROMPT [--thread-id ID] [--emulator [--emulator-port N]] [--json] [--api A] [--via V]
+               [--max-wait-time S] [--additional-instructions TEXT] [--parse-json | --no-parse-json]
+               [--structured-output-format JSON|@FILE] [--tool-outputs JSON|@FILE] [--history H] ...
     emulator [--port N] [--host H] [--model-time S]
     link | unlink [--providers-dir DIR]
     doctor [--no-listing] [--json]
 
-Exit codes: 0 success; 1 the assistant (or Keep discovery) failed — the message says why;
-2 usage or configuration error (missing key, bad option, misconfigured provider); 130
-interrupted (Ctrl-C, SIGTERM); doctor only: 3 Keep is not importable from this Python, 4 Keep
-finds the provider but the openai SDK cannot work. Errors are one ``error: ...`` line on
-stderr (``interrupted; ...`` for an interrupted ask), never a traceback and never a secret.
+``-v`` (log to stderr) goes before or after the command. Exit codes: 0 success; 1 the
+assistant (or Keep discovery) failed — the message says why; 2 usage or configuration error
+(missing key, bad option, misconfigured provider); 130 interrupted (Ctrl-C, SIGTERM); doctor
+only: 3 Keep is not importable from this Python, 4 Keep finds the provider but the openai SDK
+cannot work. Errors are one ``error: ...`` line on stderr (``interrupted; ...`` for an
+interrupted ask), never a traceback and never a secret; with ``--json`` that line is a JSON
+object ``{"error": {"type", "message", "exit_code", ...}}``. Messages name what the user of
+this command sets (``OPENAI_BASE_URL``, ``--thread-id``), not the provider's form fields.
+
+``ask`` has a flag for every step parameter (:data:`keep_openaiassistant.params.PARAMETERS`,
+``--name-with-dashes``; booleans also ``--no-...``; mappings as JSON or ``@file``); the values
+go through the same coercion as a workflow's ``with:``. While it waits, and only when stderr is
+a terminal, one progress line says what it is doing and for how long.
 
 ``ask`` goes through Keep's provider class when Keep is importable (as Keep's own provider
-smoke blocks do), else straight through the engine; ``--via`` forces one. ``--emulator`` starts
-the bundled emulator on 127.0.0.1 and ignores the OPENAI_* server variables: no key, no network.
-It answers as the emulator's default assistant (Assistants API) unless ``--api responses``.
-Ctrl-C or SIGTERM during ``ask`` interrupts the ask: the engine cancels the run it started and
-the command says so. This module imports no Keep code; the Keep paths (``--via keep``,
-``doctor``) are in :mod:`keep_openaiassistant.keep_adapter`.
+smoke blocks do), else straight through the engine; ``--via`` forces one. ``--emulator`` asks
+the emulator a ``keep-openaiassistant emulator`` serves on 127.0.0.1:8765 (``--emulator-port``)
+when one is running — so threads live on between asks and ``--thread-id`` continues them — and
+else starts a fresh one in process for this one ask; it ignores the OPENAI_* server variables:
+no key, no network. It answers as the emulator's default assistant (Assistants API) unless
+``--api responses``. Ctrl-C or SIGTERM during ``ask`` interrupts the ask: the engine cancels
+the run it started and the command says so. This module imports no Keep code; the Keep paths
+(``--via keep``, ``doctor``) are in :mod:`keep_openaiassistant.keep_adapter`.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import json
 import logging
@@ -31,12 +44,15 @@ import re
 import signal
 import sys
 import threading
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-from . import __version__
+from . import __version__, params
 from .errors import AskInterrupted, AssistantError, ConfigurationError
 from .settings import API_CHOICES
 from .waiting import INTERRUPTS
@@ -44,14 +60,30 @@ from .waiting import INTERRUPTS
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
 INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Where ``emulator`` serves by default, and where ``ask --emulator`` looks for one to reuse.
+EMULATOR_PORT = 8765
+_PROBE_SECONDS = 0.5
 
 
 class UsageError(Exception):
     """Exit 2 with this one line."""
 
 
+class _BadArguments(Exception):
+    """argparse refused the command line; ``main`` reports it (as JSON with ``--json``)."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _BadArguments(message, self)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keep-openaiassistant",
         description="OpenAI Assistant provider for Keep: smoke test, local emulator, Keep discovery.",
     )
@@ -67,11 +99,21 @@ def _parser() -> argparse.ArgumentParser:
         "OPENAI_VECTOR_STORE_IDS, OPENAI_ORG_ID, OPENAI_PROJECT_ID.",
     )
     ask.add_argument("prompt", metavar="PROMPT")
-    ask.add_argument("--thread-id", help="continue this thread_... or conv_...")
-    ask.add_argument("--emulator", action="store_true", help="start the bundled emulator on 127.0.0.1 and ask it")
-    ask.add_argument("--json", action="store_true", help="compact JSON on one line")
+    ask.add_argument(
+        "--emulator",
+        action="store_true",
+        help="ask the emulator serving on 127.0.0.1:--emulator-port if one runs (threads persist), "
+        "else a fresh one started for this ask",
+    )
+    ask.add_argument(
+        "--emulator-port",
+        type=int,
+        metavar="N",
+        help=f"the port of a running `keep-openaiassistant emulator` to reuse (default {EMULATOR_PORT})",
+    )
+    ask.add_argument("--json", action="store_true", help="compact JSON on one line; errors as JSON too")
     ask.add_argument("--api", choices=API_CHOICES, help="backend (default: auto; with --emulator: assistants)")
-    ask.add_argument("--max-wait-time", type=float, default=120.0, metavar="S", help="seconds (default 120)")
+    _add_step_flags(ask)
     ask.add_argument(
         "--via",
         choices=("auto", "keep", "engine"),
@@ -79,9 +121,9 @@ def _parser() -> argparse.ArgumentParser:
         help="through Keep's provider class or the engine (default: keep when importable)",
     )
 
-    emu = sub.add_parser("emulator", help="serve the OpenAI emulator until interrupted")
+    emu = sub.add_parser("emulator", help="serve the OpenAI emulator until interrupted (-v: log each request)")
     emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8765, help="0 picks a free port (default 8765)")
+    emu.add_argument("--port", type=int, default=EMULATOR_PORT, help=f"0 picks a free port (default {EMULATOR_PORT})")
     emu.add_argument("--model-time", type=float, default=0.3, metavar="S", help="seconds a run takes (default 0.3)")
 
     for name, text in (
@@ -101,20 +143,85 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verbose_after_every_command(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``-v`` after the command too, on every command however it was registered.
+
+    ``default=SUPPRESS``: a command's ``-v`` sets ``verbose`` only when given there, so a
+    top-level ``-v`` is never reset by the command's parser.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                with suppress(argparse.ArgumentError):  # the command has a -v of its own
+                    command.add_argument(
+                        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log to stderr"
+                    )
+    return parser
+
+
+def _add_step_flags(ask: argparse.ArgumentParser) -> None:
+    """One flag per step parameter but the prompt (positional), described by :mod:`.params`.
+
+    Values stay strings here, exactly like a workflow's rendered ``with:`` values, and go
+    through the same :func:`params.coerce_step`: one set of rules and messages for both.
+    """
+    group = ask.add_argument_group("step parameters (as in a workflow step's with:)")
+    for parameter in params.PARAMETERS:
+        if parameter.name == "prompt":
+            continue
+        flag = "--" + parameter.name.replace("_", "-")
+        default = f" (default {parameter.default})" if parameter.default is not None else ""
+        text = parameter.description.replace("%", "%%") + default
+        if parameter.type == "boolean":
+            group.add_argument(flag, dest=parameter.name, action=argparse.BooleanOptionalAction, help=text)
+        elif parameter.type in ("object", "array"):
+            group.add_argument(flag, dest=parameter.name, metavar="JSON|@FILE", help=text)
+        else:
+            group.add_argument(flag, dest=parameter.name, metavar=_metavar(parameter), help=text)
+
+
+def _metavar(parameter: params.Parameter) -> str:
+    return {"number": "S" if parameter.name.endswith("time") else "N", "boolean": "BOOL"}.get(parameter.type, "TEXT")
+
+
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _verbose_after_every_command(_parser())
+    as_json = "--json" in argv
+    try:
+        args = parser.parse_args(argv)
+    except _BadArguments as exc:
+        if as_json:
+            _report(err, EXIT_USAGE, "UsageError", str(exc), as_json=True)
+        else:
+            exc.parser.print_usage(err)
+            print(f"{exc.parser.prog}: error: {exc}", file=err)
+        return EXIT_USAGE
+    as_json = bool(getattr(args, "json", False))
     _configure_logging(args.verbose, err)
     handlers = {"ask": _ask, "emulator": _emulator, "link": _link, "unlink": _link, "doctor": _doctor}
     try:
         return handlers[args.command](args, out, err)
     except UsageError as exc:
-        print(f"error: {exc}", file=err)
-        return EXIT_USAGE
+        return _report(err, EXIT_USAGE, "UsageError", str(exc), as_json=as_json)
     except KeyboardInterrupt:
         # Interrupted outside an ask (starting the emulator, reading the config): nothing to cancel.
+        if as_json:
+            return _report(err, EXIT_INTERRUPTED, "KeyboardInterrupt", "interrupted", as_json=True)
         print("interrupted", file=err)
         return EXIT_INTERRUPTED
+
+
+def _report(err: TextIO, code: int, kind: str, message: str, *, as_json: bool, **ids: str | None) -> int:
+    """The one error line: ``error: MESSAGE``, or with ``--json`` one JSON object."""
+    if as_json:
+        body: dict[str, Any] = {"type": kind, "message": message, "exit_code": code}
+        body.update({k: v for k, v in ids.items() if v})
+        print(json.dumps({"error": body}, ensure_ascii=False, separators=(",", ":")), file=err)
+    else:
+        print(f"error: {message}", file=err)
+    return code
 
 
 def _configure_logging(verbose: bool, err: TextIO) -> None:
@@ -124,8 +231,14 @@ def _configure_logging(verbose: bool, err: TextIO) -> None:
     handler.setLevel(logging.DEBUG if verbose else logging.CRITICAL)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    for previous in _log_handlers:  # main() called again in one process (tests, tools): one handler
+        root.removeHandler(previous)
+    _log_handlers[:] = [handler]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+_log_handlers: list[logging.Handler] = []
 
 
 # -- ask -----------------------------------------------------------------------------------------
@@ -171,11 +284,41 @@ def _authentication(args: argparse.Namespace, emulator_url: str | None) -> dict[
     return {k: v for k, v in auth.items() if v is not None}
 
 
+def _running_emulator(port: int) -> str | None:
+    """The base URL of a ``keep-openaiassistant emulator`` serving on 127.0.0.1:``port``, or None.
+
+    Asked on its control route, and believed only when the server names itself as this
+    package's emulator: anything else on that port is left alone.
+    """
+    url = f"http://127.0.0.1:{port}"
+    request = urllib.request.Request(f"{url}/_emulator/config", headers={"Authorization": "Bearer sk-emulator"})
+    try:
+        with urllib.request.urlopen(request, timeout=_PROBE_SECONDS) as reply:
+            server = reply.headers.get("server", "")
+    except (OSError, ValueError):  # refused, timed out, not HTTP
+        return None
+    return f"{url}/v1" if server.startswith("keep-openaiassistant-emulator") else None
+
+
 @contextmanager
-def _maybe_emulator(enabled: bool) -> Iterator[str | None]:
-    if not enabled:
+def _maybe_emulator(args: argparse.Namespace) -> Iterator[str | None]:
+    """The emulator to ask: a running one (threads persist between asks), else one for this ask."""
+    if not args.emulator:
         yield None
         return
+    port = args.emulator_port or EMULATOR_PORT
+    running = _running_emulator(port)
+    if running is not None:
+        logging.getLogger(__name__).info("asking the emulator running at %s", running)
+        yield running
+        return
+    if args.thread_id:
+        raise UsageError(
+            f"--thread-id {args.thread_id} with --emulator: no emulator is serving on 127.0.0.1:{port}, and the "
+            "one this command would start is new and empty, so it cannot have that thread. Start one that keeps "
+            f"its threads between asks (`keep-openaiassistant emulator --port {port}` in another terminal), then "
+            "ask with --emulator again: it is used when it runs."
+        )
     from .emulator import Emulator
 
     emu = Emulator()
@@ -237,25 +380,52 @@ def _keep_importable() -> bool:
         return False
 
 
+def _step(args: argparse.Namespace) -> dict[str, Any]:
+    """The step's ``with:`` from the flags: only those given, as strings (``@FILE`` read)."""
+    step: dict[str, Any] = {"prompt": args.prompt}
+    for parameter in params.PARAMETERS:
+        value = getattr(args, parameter.name, None)
+        if parameter.name == "prompt" or value is None:
+            continue
+        if isinstance(value, str) and value.startswith("@") and parameter.type in ("object", "array"):
+            path = Path(value[1:])
+            try:
+                value = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                flag = "--" + parameter.name.replace("_", "-")
+                raise UsageError(f"{flag} {value}: cannot read {path}: {exc.strerror or exc}.") from None
+        step[parameter.name] = value
+    return step
+
+
 def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     via = args.via
     if via == "auto":
         via = "keep" if _keep_importable() else "engine"
     elif via == "keep" and not _keep_importable():
         raise UsageError(f"--via keep: Keep is not importable from {sys.executable}; use --via engine.")
-    step = {"prompt": args.prompt, "thread_id": args.thread_id, "max_wait_time": args.max_wait_time}
-    with _interrupted_by_signals(), _maybe_emulator(args.emulator) as emulator_url:
+    step = _step(args)
+    from_env = not args.emulator
+
+    def report(code: int, exc: Exception, line: str | None = None) -> int:
+        message = in_cli_terms(str(exc), from_env=from_env, field=getattr(exc, "field", None))
+        if line is not None and not args.json:
+            print(in_cli_terms(line, from_env=from_env), file=err)
+            return code
+        ids = {"thread_id": getattr(exc, "thread_id", None), "run_id": getattr(exc, "run_id", None)}
+        return _report(err, code, type(exc).__name__, message, as_json=args.json, **ids)
+
+    with _interrupted_by_signals(), _maybe_emulator(args) as emulator_url:
         auth = _authentication(args, emulator_url)
         try:
-            result = _ask_via_keep(auth, step) if via == "keep" else _ask_via_engine(auth, step)
+            with Progress(err, enabled=not args.verbose):
+                result = _ask_via_keep(auth, step) if via == "keep" else _ask_via_engine(auth, step)
         except ConfigurationError as exc:
-            raise UsageError(str(exc)) from None
+            return report(EXIT_USAGE, exc)
         except AskInterrupted as exc:
-            print(_interrupted_line(exc), file=err)
-            return EXIT_INTERRUPTED
+            return report(EXIT_INTERRUPTED, exc, _interrupted_line(exc))
         except AssistantError as exc:
-            print(f"error: {exc}", file=err)
-            return EXIT_FAILED
+            return report(EXIT_FAILED, exc)
     text = (
         json.dumps(result, ensure_ascii=False, separators=(",", ":"))
         if args.json
@@ -263,6 +433,137 @@ def _ask(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
     print(text, file=out)
     return EXIT_OK
+
+
+# What the engine's messages call a form field or a step parameter, as this command's user sets
+# it: the environment variable or the flag. Whole words only; the form fields only when they came
+# from the environment (with --emulator the command sets them itself).
+_ENV_TERMS = {
+    "api_key": "OPENAI_API_KEY",
+    "organization_id": "OPENAI_ORG_ID",
+    "project_id": "OPENAI_PROJECT_ID",
+    "base_url": "OPENAI_BASE_URL",
+    "assistant_id": "ASSISTANT_ID",
+    "vector_store_ids": "OPENAI_VECTOR_STORE_IDS",
+}
+_PHRASES = (
+    (r"^Provider \S+ (\([^)]*\) )?is misconfigured: ", ""),
+    (r"give the step a `prompt:` with the message for the assistant", "give the PROMPT argument"),
+    (r"correct or remove (it|them) in the step's `with:`", r"correct or remove \1"),
+    (r"\bin the provider config\b", "in the environment"),
+    (r"\s*\(Keep: on-failure retry\)", ""),
+    (r"\bretry the step\b", "ask again"),
+    (r"\bthe step's\b", "the command's"),
+    (r"\bthe step\b", "the command"),
+    (r"\bbetween Keep and\b", "between this machine and"),
+    (r"\breachable from Keep\b", "reachable from here"),
+    (r"\bunknown step parameter\b", "unknown parameter"),
+)
+
+
+def in_cli_terms(message: str, *, from_env: bool, field: str | None = None) -> str:
+    """An engine or provider message in the words of this command (env var names, flags).
+
+    ``field``: the parameter a ConfigurationError names; a one-word one (``history``) is the
+    flag only where the message opens with it, since as a word it may mean something else.
+    """
+    for pattern, replacement in _PHRASES:
+        message = re.sub(pattern, replacement, message)
+    if field in params.BY_NAME and "_" not in field:
+        message = re.sub(rf"^{field}\b", "--" + field, message)
+    terms = {p.name: "--" + p.name.replace("_", "-") for p in params.PARAMETERS if "_" in p.name}
+    terms["api"] = "--api"
+    if from_env:
+        terms.update(_ENV_TERMS)
+    names = "|".join(sorted(map(re.escape, terms), key=len, reverse=True))
+    # `api` only as the subject of a sentence about the backend ("api is 'assistants' ..."), never "the api".
+    return re.sub(
+        rf"(?<![\w.\-/`'\"])({names})(?![\w\-/'\"])",
+        lambda m: (
+            terms[m.group(1)] if m.group(1) != "api" or message[m.end() :].startswith((" is ", " to ")) else m.group(1)
+        ),
+        message,
+    )
+
+
+class Progress:
+    """One line on a terminal's stderr while an ask waits: what it is doing, and for how long.
+
+    ``  waiting for the answer: run streaming (3 s)``, redrawn every second and cleared when the
+    ask ends. What it is doing comes from the engine's own INFO log records (``run streaming``,
+    ``thread busy; waiting for the other run``, ``stream broken; resuming``), so the line needs no
+    hook in the engine. Nothing at all when stderr is not a terminal (piped, a file, CI) or with
+    ``-v`` (the log lines say it there).
+    """
+
+    LOGGER = "keep_openaiassistant"
+
+    def __init__(self, stream: TextIO, *, enabled: bool = True, interval: float = 1.0) -> None:
+        self.stream = stream
+        self.active = enabled and _is_terminal(stream)
+        self.status = "sending the question"
+        self._interval = interval
+        self._started = 0.0
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._handler: logging.Handler | None = None
+        self._level = logging.NOTSET
+
+    def __enter__(self) -> Progress:
+        if not self.active:
+            return self
+        self._started = time.monotonic()
+        progress = self
+
+        class _Status(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.name.startswith("keep_openaiassistant.emulator"):  # an in-process emulator's own log
+                    return
+                progress.status = record.getMessage().split(";")[0][:60]
+
+        self._handler = _Status(logging.INFO)
+        logger = logging.getLogger(self.LOGGER)
+        self._level = logger.level
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)  # the root handler still shows only what -v asks for
+        logger.addHandler(self._handler)
+        self.draw()
+        with _signals_blocked():  # signals stay with the main thread, which is blocked in the ask
+            self._thread = threading.Thread(target=self._tick, name="ask-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.draw()
+
+    def draw(self) -> None:
+        seconds = int(time.monotonic() - self._started)
+        with self._lock:
+            self.stream.write(f"\r\x1b[K  waiting for the answer: {self.status} ({seconds} s)")
+            self.stream.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.active:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        logger = logging.getLogger(self.LOGGER)
+        if self._handler is not None:
+            logger.removeHandler(self._handler)
+        logger.setLevel(self._level)
+        with self._lock:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
 
 
 def _interrupted_line(exc: AskInterrupted) -> str:
@@ -301,16 +602,25 @@ def _emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         emu = Emulator(host=args.host, port=args.port, model_time=args.model_time)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.") from None
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = (
+                " Another program (perhaps an emulator already running: `ask --emulator` uses one on "
+                f"{EMULATOR_PORT}) holds it: stop it, or pick another port with --port N (--port 0: any free port)."
+            )
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.{hint}") from None
     emu.start()
     url = emu.base_url
+    port = int(emu.url.rsplit(":", 1)[1])
+    reuse = "--emulator" if port == EMULATOR_PORT else f"--emulator --emulator-port {port}"
     print(
         f"OpenAI emulator (Assistants API v2, Responses + Conversations) serving at {url}\n"
         f"Point a provider at it: base_url: {url}, api_key: any value not starting with 'bad', "
         f"assistant_id: {DEFAULT_ASSISTANT_ID} (Assistants API) or none (Responses API).\n"
         f"Try: OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-emulator ASSISTANT_ID={DEFAULT_ASSISTANT_ID} "
         f'keep-openaiassistant ask "Disk full on db-1"\n'
-        "Ctrl-C stops it.",
+        f"While it runs, `keep-openaiassistant ask {reuse}` asks it: its threads persist, so --thread-id "
+        "continues them.\n" + ("Each request is logged to stderr (-v).\n" if args.verbose else "") + "Ctrl-C stops it.",
         file=out,
         flush=True,
     )

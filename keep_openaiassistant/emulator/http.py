@@ -10,14 +10,23 @@ API modules register handlers on a :class:`Router`; a handler takes a :class:`Re
 returns a :class:`JsonReply` or an :class:`SseReply`, or raises :class:`~.common.EmulatorError`
 (the OpenAI error body ``{"error": {message, type, param, code}}``). :meth:`Request.json` is the
 one check that a body is a JSON object.
+
+Every reply carries an ``x-request-id`` unique to this emulator's lifetime (a random prefix per
+process and a counter), as OpenAI's do. Each request is logged at INFO on this module's logger
+(method, path, status, milliseconds; ``keep-openaiassistant -v emulator`` shows them) once its
+reply is sent — a stream once it ends.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
+import os
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +35,15 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .common import EmulatorError, invalid_type
+
+log = logging.getLogger(__name__)
+# Request ids: unique within the process (a counter) and across restarts (a random prefix).
+_REQUEST_PREFIX = os.urandom(4).hex()
+_REQUEST_NUMBERS = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"req_{_REQUEST_PREFIX}{next(_REQUEST_NUMBERS):012d}"
 
 
 @dataclass
@@ -187,17 +205,31 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "keep-openaiassistant-emulator"
     sys_version = ""
 
+    _status = 0  # of the reply being sent, for the request log
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
-        self._dispatch("GET")
+        self._logged("GET")
 
     def do_POST(self) -> None:
-        self._dispatch("POST")
+        self._logged("POST")
 
     def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
+        self._logged("DELETE")
+
+    def _logged(self, method: str) -> None:
+        if not log.isEnabledFor(logging.INFO):  # the benchmarks' path: no clock reads, no formatting
+            self._dispatch(method)
+            return
+        started = time.perf_counter()
+        self._status = 0
+        try:
+            self._dispatch(method)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            log.info("%s %s %s %.1f ms", method, self.path, self._status or "-", ms)
 
     def _dispatch(self, method: str) -> None:
         split = urlsplit(self.path)
@@ -255,6 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None, request: Request | None = None
     ) -> None:
         payload = json.dumps(body, separators=(",", ":")).encode()
+        self._status = status
         hook = self.server.exchange_hook
         if hook is not None and request is not None:
             hook(request, status, body)
@@ -263,7 +296,7 @@ class _Handler(BaseHTTPRequestHandler):
             "content-type: application/json",
             f"content-length: {len(payload)}",
         ]
-        lines += [f"x-request-id: req_emu{id(payload) & 0xFFFFFF:06x}"]
+        lines += [f"x-request-id: {new_request_id()}", f"server: {self.server_version}"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode() + payload)
         self.wfile.flush()
@@ -274,7 +307,10 @@ class _Handler(BaseHTTPRequestHandler):
             "content-type: text/event-stream; charset=utf-8",
             "transfer-encoding: chunked",
             "cache-control: no-cache",
+            f"x-request-id: {new_request_id()}",
+            f"server: {self.server_version}",
         ]
+        self._status = 200
         lines += [f"{k}: {v}" for k, v in reply.headers.items()]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode()
         events: Iterator[tuple[str | None, Any]] = iter(reply.events)

@@ -18,7 +18,16 @@ from _keepenv import KEEP_PRESENT, SKIP_REASON
 if not KEEP_PRESENT:
     pytest.skip(SKIP_REASON, allow_module_level=True)
 
+from keep_openaiassistant import cli
 from keep_openaiassistant.cli import main
+
+NO_EMULATOR_PORT = "9"  # discard: nothing serves it here, so `ask --emulator` starts its own
+
+
+@pytest.fixture(autouse=True)
+def no_running_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ask --emulator` reuses an emulator serving on EMULATOR_PORT: never one of this machine's."""
+    monkeypatch.setattr(cli, "EMULATOR_PORT", int(NO_EMULATOR_PORT))
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -47,7 +56,8 @@ def test_ask_through_keeps_provider_class(api: str, monkeypatch: pytest.MonkeyPa
 def test_a_bad_step_value_through_keep_is_exit_2() -> None:
     code, out, err = run("ask", "Disk full", "--emulator", "--max-wait-time", "-5", "--via", "keep")
     assert (code, out) == (2, "")
-    assert err == "error: max_wait_time must be a positive number of seconds (e.g. 120), got -5.0.\n"
+    # The same message as through the engine, in the command's terms (the flag, not the parameter).
+    assert err == "error: --max-wait-time must be a positive number of seconds (e.g. 120), got '-5'.\n"
 
 
 def test_a_refused_key_through_keep_is_exit_1(monkeypatch: pytest.MonkeyPatch, emulator: object) -> None:
@@ -94,8 +104,9 @@ def test_an_interrupted_ask_through_keep_is_one_line_and_exit_130(monkeypatch: p
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_signal_during_an_ask_through_keep_exits_130(stop_signal: signal.Signals) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ASSISTANT_ID"))}
+    emulator = ["--emulator", "--emulator-port", NO_EMULATOR_PORT]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "keep_openaiassistant", "-v", "ask", "--emulator", "--via", "keep", "[[delay:30]] hi"],
+        [sys.executable, "-m", "keep_openaiassistant", "-v", "ask", *emulator, "--via", "keep", "[[delay:30]] hi"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
