@@ -48,7 +48,7 @@ def ask(authentication: Mapping[str, Any], step: Mapping[str, Any]) -> dict[str,
             config=ProviderConfig(authentication=dict(authentication), description="keep-openaiassistant ask"),
         )
     except OpenaiassistantConfigError as exc:
-        raise ConfigurationError(str(exc), field=exc.field) from None
+        raise ConfigurationError(exc.reason, field=exc.field) from None  # the command names no provider
     except Exception as exc:  # Keep's own machinery failed before the provider existed
         raise _keep_failed(exc) from exc
     try:

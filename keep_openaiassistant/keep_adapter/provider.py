@@ -76,9 +76,10 @@ class OpenaiassistantProviderError(ProviderException):  # type: ignore[misc]  # 
 class OpenaiassistantConfigError(ProviderConfigException, ProviderException):  # type: ignore[misc]
     """The install form cannot work. Both Keep exception types, so either ``except`` catches it."""
 
-    def __init__(self, message: str, provider_id: str, *, field: str | None = None) -> None:
+    def __init__(self, message: str, provider_id: str, *, field: str | None = None, reason: str = "") -> None:
         super().__init__(message, provider_id)
         self.field = field
+        self.reason = reason or message  # what is wrong, without the provider's name
 
 
 class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
@@ -127,7 +128,7 @@ class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
             settings.check()
         except ConfigurationError as exc:
             raise OpenaiassistantConfigError(
-                f"Provider {self.provider_id} is misconfigured: {exc}", self.provider_id, field=exc.field
+                f"Provider {self._name()} is misconfigured: {exc}", self.provider_id, field=exc.field, reason=str(exc)
             ) from None
         self.settings: Settings = settings
         ignored = ignored_fields(self.config.authentication)
@@ -136,6 +137,18 @@ class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
                 "Ignoring authentication keys that are not fields of this provider",
                 extra={"provider_id": self.provider_id, "ignored": ignored},
             )
+
+    def _name(self) -> str:
+        """The provider's name as the operator typed it, where Keep passes it.
+
+        Keep's install form (UI, ``POST /providers/install``) builds the provider with the type as
+        ``provider_id`` and the name typed in the form as ``config.name``; a workflow's
+        ``providers.NAME`` arrives as ``provider_id``. So: the config's name when there is one.
+        """
+        name = getattr(self.config, "name", None)
+        if isinstance(name, str) and name.strip() and name.strip() != self.provider_id:
+            return f"{name.strip()!r}"
+        return self.provider_id
 
     def _get_engine(self) -> Assistant:
         """One engine (one SDK client, one connection pool) per provider instance, built once.

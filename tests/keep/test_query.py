@@ -189,6 +189,27 @@ def test_a_bad_config_fails_at_construction_naming_the_field(make_provider: Any)
     )
 
 
+def test_a_bad_config_at_install_names_the_provider_the_operator_typed(context_manager: Any, emulator: Any) -> None:
+    # Keep's install route builds the provider with the type as provider_id and the form's
+    # provider name as config.name (keep/providers/providers_service.py, install_provider).
+    from keep.providers.providers_factory import ProvidersFactory
+
+    with pytest.raises(provider_exception()) as info:
+        ProvidersFactory.get_provider(
+            context_manager=context_manager,
+            provider_id="openaiassistant",
+            provider_type="openaiassistant",
+            provider_config={
+                "authentication": {"api_key": "sk-emulator", "base_url": emulator.base_url, "api": "assistants"},
+                "name": "On-call assistant",
+            },
+        )
+    assert str(info.value).startswith(
+        "Provider 'On-call assistant' is misconfigured: api is 'assistants' but assistant_id is empty"
+    )
+    assert info.value.reason.startswith("api is 'assistants' but assistant_id is empty")
+
+
 def test_validate_scopes_all_true(make_provider: Any) -> None:
     assert make_provider().validate_scopes() == {"authenticated": True, "assistant": True}
 
