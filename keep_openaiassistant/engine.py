@@ -23,6 +23,7 @@ from .errors import ConfigurationError
 from .question import DEFAULT_MAX_WAIT_TIME, Backend, History, Question
 from .results import AskResult
 from .settings import Settings
+from .tools import ProviderRunner, ToolSet, parse_tools
 from .transport import bound_by_deadlines
 from .waiting import Clock, Deadline, Sleep
 from .wire import make_client
@@ -68,11 +69,19 @@ class Assistant:
         structured_output_format: Mapping[str, Any] | None = None,
         tool_outputs: Mapping[str, Any] | None = None,
         history: History = "full",
+        tools: Any = None,
+        approve: Mapping[str, bool] | None = None,
+        provider_runner: ProviderRunner | None = None,
     ) -> AskResult:
         """Ask one question and wait at most ``max_wait_time`` seconds, every request included.
 
         Raises an :class:`~keep_openaiassistant.errors.AssistantError`; a KeyboardInterrupt
         during the ask cancels the run and raises AskInterrupted.
+
+        ``tools``: the step's functions (docs/tools.md; a ToolSet or its YAML/JSON form),
+        ``tool_outputs`` joining them as values; ``approve``: decisions on calls a previous
+        step left pending (``status: requires_approval``), by call id; ``provider_runner``: runs
+        Keep provider queries (the Keep adapter's).
         """
         if self._closed:
             raise ConfigurationError("This Assistant is closed: create a new one.")
@@ -85,6 +94,9 @@ class Assistant:
             structured_output_format=structured_output_format or None,
             tool_outputs=tool_outputs or None,
             history=history,
+            tools=tools if isinstance(tools, ToolSet) else parse_tools(tools, tool_outputs=tool_outputs or None),
+            approve=dict(approve) if approve else None,
+            provider_runner=provider_runner,
         )
         deadline = Deadline(max_wait_time, clock=self._clock, sleep=self._sleep)
         return self.backend.ask(question, deadline)

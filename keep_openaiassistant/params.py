@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from .errors import ConfigurationError
 from .question import DEFAULT_MAX_WAIT_TIME, HISTORY_CHOICES, History
+from .tools.spec import parse_tools
 
 # Keep's workflows time out after 120 minutes: no step can usefully wait longer.
 MAX_WAIT_TIME_LIMIT = 7200.0
@@ -91,6 +92,19 @@ PARAMETERS: tuple[Parameter, ...] = (
         "continued thread); none: only this turn, no extra request.",
         default="full",
     ),
+    Parameter(
+        "tools",
+        "array",
+        "Functions the assistant may call in this step, each answered by a Keep provider query, an HTTP endpoint or "
+        "a value (see docs/tools.md); arguments go in as ${args.NAME}. A list, a mapping {functions, mcp, limits} or "
+        "a JSON string.",
+    ),
+    Parameter(
+        "approve",
+        "object",
+        "Decisions on calls a previous step left pending (status requires_approval), by call id: true runs the call, "
+        "false denies it; with thread_id and the same tools, the run goes on where it stopped (no prompt needed).",
+    ),
 )
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
@@ -105,7 +119,7 @@ def coerce_step(**values: Any) -> dict[str, Any]:
     check_keys(values)
     get = values.get
     return {
-        "prompt": coerce_prompt(get("prompt")),
+        "prompt": "" if _approval_only(values) else coerce_prompt(get("prompt")),
         "thread_id": coerce_thread_id(get("thread_id")),
         "max_wait_time": coerce_max_wait_time(get("max_wait_time", BY_NAME["max_wait_time"].default)),
         "additional_instructions": coerce_text("additional_instructions", get("additional_instructions")),
@@ -113,6 +127,8 @@ def coerce_step(**values: Any) -> dict[str, Any]:
         "structured_output_format": coerce_structured_output_format(get("structured_output_format")),
         "tool_outputs": coerce_tool_outputs(get("tool_outputs")),
         "history": coerce_history(get("history")),
+        "tools": coerce_tools(get("tools")),
+        "approve": coerce_approve(get("approve")),
     }
 
 
@@ -296,3 +312,39 @@ def coerce_history(value: Any) -> History:
             field="history",
         )
     return cast(History, word)
+
+
+def coerce_tools(value: Any) -> Any:
+    """The step's ``tools``, validated now (a declaration that cannot work fails before any request);
+    returned as given, for the engine (which joins ``tool_outputs`` to it)."""
+    if _is_absent(value):
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigurationError(
+                f"tools is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): give a YAML list of "
+                "functions (docs/tools.md).",
+                field="tools",
+            ) from None
+    parse_tools(value)
+    return value
+
+
+def _approval_only(values: Mapping[str, Any]) -> bool:
+    """An approval step may leave out the prompt: the run goes on where it stopped."""
+    return _is_absent(values.get("prompt")) and not _is_absent(values.get("approve"))
+
+
+def coerce_approve(value: Any) -> dict[str, bool] | None:
+    """``{call_id: true|false}`` (YAML or JSON; Keep renders booleans to strings)."""
+    fmt = _mapping("approve", value, '{"call_abc123": true}')
+    if not fmt:
+        return None
+    decisions: dict[str, bool] = {}
+    for key, decision in fmt.items():
+        if not isinstance(key, str) or not key.strip() or any(c.isspace() or c in "/?#" for c in key.strip()):
+            raise ConfigurationError(f"approve keys must be call ids, got {_show(key)}.", field="approve")
+        decisions[key.strip()] = coerce_bool(f"approve.{key.strip()}", decision, default=False)
+    return decisions

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .results import AskResult
 from .waiting import Deadline
+
+if TYPE_CHECKING:
+    from .tools import ProviderRunner, ToolSet
 
 DEFAULT_MAX_WAIT_TIME = 120.0
 History = Literal["full", "none"]
@@ -33,6 +36,12 @@ class Question:
     # "full": the result's ``messages`` hold the thread's history (one more request on a
     # continued thread); "none": only this turn, no extra request.
     history: History = "full"
+    # The step's tools (tools/: declarations, bounds; tool_outputs merged in as values).
+    tools: ToolSet | None = None
+    # Decisions on calls pending approval, by call id: the run goes on where it stopped.
+    approve: Mapping[str, bool] | None = None
+    # Runs a Keep provider's query for a tool (handed in by the Keep adapter).
+    provider_runner: ProviderRunner | None = None
 
 
 class Backend(Protocol):

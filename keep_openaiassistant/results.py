@@ -62,6 +62,8 @@ class AskResult:
     citations: tuple[Citation, ...] = ()
     files: tuple[str, ...] = ()
     tool_calls: tuple[dict[str, Any], ...] = ()
+    #: ``status == "requires_approval"``: the round's calls ({id, name, arguments, needs_approval}).
+    pending_calls: tuple[dict[str, Any], ...] = ()
     assistant_id: str = ""
     model: str = ""
 
@@ -80,6 +82,7 @@ class AskResult:
             "citations": [dataclasses.asdict(c) for c in self.citations],
             "files": list(self.files),
             "tool_calls": [dict(c) for c in self.tool_calls],
+            "pending_calls": [dict(c) for c in self.pending_calls],
             "assistant_id": self.assistant_id,
             "model": self.model,
         }

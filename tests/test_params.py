@@ -30,6 +30,8 @@ def test_defaults_match_the_contract() -> None:
         "structured_output_format": None,
         "tool_outputs": None,
         "history": "full",
+        "tools": None,
+        "approve": None,
     }
 
 
@@ -219,5 +221,7 @@ def test_parameter_names_are_the_contracts() -> None:
         "structured_output_format",
         "tool_outputs",
         "history",
+        "tools",
+        "approve",
     )
     assert [p.name for p in params.PARAMETERS if p.required] == ["prompt"]

@@ -58,25 +58,29 @@ One backend serves many threads at once: all per-question state lives in a :clas
 from __future__ import annotations
 
 import logging
+import time
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from .. import errors
 from ..question import Question
 from ..results import AskResult, Message, Usage, bound_messages
+from ..tools.dispatch import Call, Outcome, awaiting_text, pending_call, toolbox_for
 from ..waiting import Deadline, OutOfTime, follow_stream
 from ..wire import ASSISTANTS_BETA, Event, EventStream, Reply, StreamInterrupted
 from .assistants_output import busy_run_id, ended_error, is_openai_host, render, shutdown_error
 from .assistants_stream import TERMINAL_STATUSES, RunStreamState
 from .base import CANCEL_CONFIRM_SECONDS, MESSAGES_PAGE, AskBase, BackendBase
-from .common import build_response, check_format, normalize_format, pending_calls_answerable, tool_output_text
+from .common import build_response, check_format, normalize_format
 
 log = logging.getLogger("keep_openaiassistant")
 
 #: The Assistants API's limit on a message's content and on instructions (characters).
 MAX_CONTENT_CHARS = 256_000
+#: How long an assistant's function names are trusted before the step's tools are checked again.
+FUNCTIONS_CACHE_SECONDS = 60.0
 
 
 class AssistantsBackend(BackendBase):
@@ -84,10 +88,16 @@ class AssistantsBackend(BackendBase):
 
     name = "assistants"
     headers = ASSISTANTS_BETA
+    #: assistant id -> (when read, its function names): the step's tools are checked against it.
+    _functions: dict[str, tuple[float, frozenset[str]]]
 
     def ask(self, question: Question, deadline: Deadline) -> AskResult:
         with self._shutdown_translated():
             return super().ask(question, deadline)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._functions = {}
 
     def new_ask(self, question: Question, deadline: Deadline) -> _Ask:
         return _Ask(self, question, deadline)
@@ -117,6 +127,28 @@ class AssistantsBackend(BackendBase):
 
     def access_probe(self) -> tuple[str, str]:
         return f"/assistants/{self.settings.assistant_id or ''}", "assistant"
+
+    def check_functions(self, declared: Mapping[str, Any], call: Callable[..., Reply]) -> None:
+        """The step's tools must be functions of the assistant: on this API the model calls what
+        the assistant defines (its definitions are used, not the step's). One GET, cached a while."""
+        assistant_id = self.settings.assistant_id or ""
+        cached = self._functions.get(assistant_id)
+        if cached is None or time.monotonic() - cached[0] > FUNCTIONS_CACHE_SECONDS:
+            reply = call("GET", f"/assistants/{assistant_id}")
+            names = frozenset(
+                str((t.get("function") or {}).get("name"))
+                for t in reply.data.get("tools") or []
+                if isinstance(t, dict) and t.get("type") == "function"
+            )
+            cached = self._functions[assistant_id] = (time.monotonic(), names)
+        missing = sorted(set(declared) - cached[1])
+        if missing:
+            raise errors.ConfigurationError(
+                f"The step declares tools the assistant {assistant_id} does not have: {', '.join(missing)}. On the "
+                "Assistants API the model calls only the assistant's own functions. What to do: add them to the "
+                f"assistant (it has {', '.join(sorted(cached[1])) or 'no functions'}), or remove them from the step.",
+                field="tools",
+            )
 
     def access_not_found(self, exc: errors.NotFoundError) -> str:
         return self._explained(exc).message
@@ -156,7 +188,9 @@ class _Ask(AskBase):
         self.new_thread = question.thread_id is None
         self.history_has_more = False
         self.waited_for: str | None = None  # another run we waited for on a busy thread
-        self.answered_calls: list[dict[str, Any]] = []  # {id, name, arguments, output} submitted
+        self.toolbox = toolbox_for(question)  # the step's tools; its records are the result's tool_calls
+        self.functions_of = backend  # the assistant's own functions, checked against the step's tools
+        self.awaiting: list[Outcome] | None = None  # the calls of a round stopped for approval
         # Set when a plain (not streamed) POST just returned the run: its poll hint, "" if none.
         self.fresh_hint: str | None = None
 
@@ -173,18 +207,32 @@ class _Ask(AskBase):
     def run(self) -> AskResult:
         try:
             try:
-                self._start()
+                if self.toolbox is not None and self.toolbox.tools.declared:
+                    self.functions_of.check_functions(self.toolbox.specs, self.call)
+                if self.question.approve:
+                    self._resume_pending_run()
+                else:
+                    self._start()
                 while True:  # one round per batch of function calls; the deadline ends it in _poll
                     if not self.state.finished:
                         self._poll()
                     if self.state.status != "requires_action":
                         break
                     calls = self.state.pending_tool_calls()
-                    if not pending_calls_answerable(self.question.tool_outputs, [c["name"] for c in calls]):
+                    if self.toolbox is None or not self.toolbox.answers_all([c["name"] for c in calls]):
                         self._refuse_action(calls)
                     if self.deadline.expired:  # a model that calls functions forever meets the deadline here
                         self._expire()
-                    self._submit_tool_outputs(calls)
+                    if self.toolbox.over_limit():
+                        self._stop_round_limit()
+                    tool_calls = [Call(c["id"], c["name"], c["arguments"]) for c in calls]
+                    if self.toolbox.needs_approval(tool_calls):
+                        self.awaiting = self.toolbox.pending(tool_calls)
+                        return self._awaiting_result()
+                    outcomes = self.toolbox.answer(tool_calls, self.deadline)
+                    if self.deadline.expired:  # the tools took the time left: cancel the run between rounds
+                        self._expire()
+                    self._submit_tool_outputs(outcomes)
             except OutOfTime as exc:
                 self._out_of_time(exc)
         except _LateAnswer:
@@ -322,14 +370,68 @@ class _Ask(AskBase):
 
         self.poll(self._run_path(), stopped, first_hint=first_hint)
 
-    def _submit_tool_outputs(self, calls: list[dict[str, Any]]) -> None:
-        outputs = self.question.tool_outputs or {}
-        answered = [{**call, "output": tool_output_text(outputs[call["name"]])} for call in calls]
-        body = {"tool_outputs": [{"tool_call_id": c["id"], "output": c["output"]} for c in answered]}
-        self.answered_calls.extend(answered)
-        log.info("submitting tool outputs", extra=self.extra(functions=[c["name"] for c in calls]))
+    def _submit_tool_outputs(self, outcomes: list[Outcome]) -> None:
+        body = {"tool_outputs": [{"tool_call_id": o.call.id, "output": o.output} for o in outcomes]}
+        log.info("submitting tool outputs", extra=self.extra(functions=[o.call.name for o in outcomes]))
         self.state.expect_more()
         self._send(self._run_path() + "/submit_tool_outputs", body)
+
+    # -- tools: approvals and bounds ---------------------------------------------------------
+
+    def _resume_pending_run(self) -> None:
+        """An approval step: the thread's newest run must be waiting for these calls."""
+        reply = self.call("GET", f"/threads/{self.question.thread_id}/runs", query={"order": "desc", "limit": 1})
+        runs = [r for r in reply.data.get("data") or [] if isinstance(r, dict)]
+        run = runs[0] if runs else {}
+        if run.get("status") != "requires_action":
+            raise errors.ConfigurationError(
+                f"approve was given, but no run of thread {self.question.thread_id} waits for approval (the newest "
+                f"run is {run.get('id') or 'absent'}, status {run.get('status') or 'none'}). An Assistants run waits "
+                "at most 10 minutes from its creation, then expires. What to do: ask again on the thread.",
+                field="approve",
+            )
+        self.state.update_run(run)
+        pending = {c["id"] for c in self.state.pending_tool_calls()}
+        unknown = sorted(set(self.question.approve or {}) - pending)
+        if unknown:
+            raise errors.ConfigurationError(
+                f"approve names {', '.join(unknown)}, which run {run.get('id')} does not wait for (it waits for "
+                f"{', '.join(sorted(pending)) or 'nothing'}). What to do: pass the ids from the stopped step's "
+                "results.pending_calls.",
+                field="approve",
+            )
+
+    def _awaiting_result(self) -> AskResult:
+        """The run waits for a person: nothing cancelled, the pending calls in the result."""
+        assert self.awaiting is not None and self.toolbox is not None
+        text = awaiting_text(self.awaiting)
+        log.info("tool calls await approval", extra=self.extra(calls=[o.call.id for o in self.awaiting]))
+        return AskResult(
+            text=text,
+            response=text,
+            thread_id=self.state.thread_id or "",
+            run_id=self.state.run_id or "",
+            status="requires_approval",
+            backend="assistants",
+            messages=(Message("user", self.question.prompt),) if self.question.prompt else (),
+            tool_calls=tuple(self.toolbox.records),
+            pending_calls=tuple(pending_call(o) for o in self.awaiting),
+            assistant_id=str((self.state.run or {}).get("assistant_id") or self.settings.assistant_id or ""),
+            model=str((self.state.run or {}).get("model") or ""),
+        )
+
+    def _stop_round_limit(self) -> NoReturn:
+        """The model kept calling after it was told the round limit was reached: cancel, say so."""
+        cancelled = self._cancel_run()
+        limit = self.toolbox.limits.max_rounds if self.toolbox else 0
+        raise errors.RunFailedError(
+            f"The assistant kept calling tools after {limit} rounds{self._where()}; stopped to avoid a loop "
+            f"({'the run was cancelled' if cancelled else 'cancelling the run was not confirmed'}). What to do: raise "
+            "tools.limits.max_rounds, or check the tools' outputs and the instructions.",
+            code="tool_round_limit",
+            detail=None,
+            **self.ids(),
+        )
 
     # -- recovering from a stream that broke early -------------------------------------------
 
@@ -524,7 +626,7 @@ class _Ask(AskBase):
             ),
             citations=tuple(citations),
             files=tuple(files),
-            tool_calls=tuple(self.answered_calls),
+            tool_calls=tuple(self.toolbox.records if self.toolbox else ()),
             assistant_id=str(run.get("assistant_id") or self.settings.assistant_id or ""),
             model=str(run.get("model") or ""),
         )

@@ -111,6 +111,19 @@ class BackendBase:
 
     def check_question(self, question: Question) -> None:
         """Refuse, before any request, what this API cannot take. Overridden per API."""
+        if question.approve:  # the run goes on where it stopped: no new prompt is sent
+            if not question.thread_id:
+                raise errors.ConfigurationError(
+                    "approve needs the thread: give thread_id: {{ steps.<the step that stopped>.results.thread_id }}.",
+                    field="approve",
+                )
+            if question.tools is None:
+                raise errors.ConfigurationError(
+                    "approve needs the step's tools: give the same tools: as the step that stopped, so the approved "
+                    "calls can be run.",
+                    field="approve",
+                )
+            return
         if not question.prompt or not question.prompt.strip():
             raise errors.ConfigurationError("prompt is empty: give the step a prompt.", field="prompt")
 

@@ -57,11 +57,12 @@ from typing import Any, NoReturn
 from .. import errors
 from ..question import Question
 from ..results import AskResult, Message, Usage, bound_messages
+from ..tools.dispatch import Call, Outcome, awaiting_text, pending_call, toolbox_for
 from ..waiting import Deadline, OutOfTime, follow_stream
 from ..wire import Event, EventStream, Reply, StreamInterrupted
 from . import responses_request as request
 from .base import AskBase, BackendBase
-from .common import build_response, check_format, ending_error, pending_calls_answerable, tool_output_text
+from .common import build_response, check_format, ending_error
 from .responses_output import FunctionCall, Output, add_usage, conversation_messages, read_output
 from .responses_stream import TERMINAL_STATUSES, ResponseStreamState
 
@@ -71,6 +72,8 @@ log = logging.getLogger("keep_openaiassistant")
 MAX_RESUMES = 2
 #: The API's largest page; a continued conversation's ``messages`` are its newest this many items.
 MESSAGES_PAGE = 100
+#: Seconds to add a round's outputs to the conversation after the deadline (no model run).
+CLOSE_CALLS_SECONDS = 1.0
 #: Follow-up responses answering function calls before we call it a loop.
 MAX_FUNCTION_ROUNDS = 10
 #: Output text of a function call the step had no answer for (closes the call, see above).
@@ -128,20 +131,25 @@ class _Ask(AskBase):
         self.run_id: str | None = None
         self.usage = Usage()
         self.answered: list[dict[str, Any]] = []
+        self.toolbox = toolbox_for(question)  # the step's tools; its records are the result's tool_calls
+        self.awaiting: list[Outcome] | None = None  # the calls of a round stopped for approval
 
     def run(self) -> AskResult:
         new = self.thread_id is None
         if new:
             self.thread_id = self._create_conversation()
-        items = request.user_input(self.question.prompt)
-        for _ in range(MAX_FUNCTION_ROUNDS + 1):
+        items = self._approved_items() if self.question.approve else request.user_input(self.question.prompt)
+        for _ in range(max(MAX_FUNCTION_ROUNDS, self.toolbox.limits.max_rounds + 1 if self.toolbox else 0) + 1):
             response = self._respond(items)
             output = read_output(response)
             self.usage = add_usage(self.usage, output.usage)
             self._raise_for_status(response, output)
             if not output.function_calls:
                 return self._result(response, output, new=new)
-            items = self._answer_calls(output.function_calls)
+            answered = self._answer_calls(output.function_calls)
+            if answered is None:  # calls that need a person's approval: the step stops here
+                return self._awaiting_result(response)
+            items = answered
         raise errors.RunFailedError(
             f"The assistant kept calling functions for {MAX_FUNCTION_ROUNDS} rounds{self._where()}; stopped to avoid "
             "a loop. What to do: check the tool_outputs the step gives (the model may not accept them) and the "
@@ -355,13 +363,30 @@ class _Ask(AskBase):
 
     # -- function calls -----------------------------------------------------------------------
 
-    def _answer_calls(self, calls: tuple[FunctionCall, ...]) -> list[dict[str, Any]]:
+    def _answer_calls(self, calls: tuple[FunctionCall, ...]) -> list[dict[str, Any]] | None:
+        """The outputs of one round of calls (the step's tools), or None when calls wait for approval."""
         outputs = self.question.tool_outputs or {}
-        if pending_calls_answerable(outputs, [c.name for c in calls]):
-            answers = [(c.call_id, tool_output_text(outputs[c.name])) for c in calls]
-            self.answered.extend({**c.to_dict(), "output": text} for c, (_, text) in zip(calls, answers, strict=True))
-            log.info("answering function calls", extra=self.extra(functions=[c.name for c in calls]))
-            return request.function_outputs(answers)
+        toolbox = self.toolbox
+        if toolbox is not None and toolbox.answers_all([c.name for c in calls]):
+            tool_calls = [Call(c.call_id, c.name, c.arguments) for c in calls]
+            if toolbox.over_limit():
+                self._close_calls(calls)
+                raise errors.RunFailedError(
+                    f"The assistant kept calling tools after {toolbox.limits.max_rounds} rounds{self._where()}; "
+                    "stopped to avoid a loop (the calls were closed; nothing is running). What to do: raise "
+                    "tools.limits.max_rounds, or check the tools' outputs and the instructions.",
+                    code="tool_round_limit",
+                    detail=None,
+                    **self.ids(),
+                )
+            if toolbox.needs_approval(tool_calls):
+                self.awaiting = toolbox.pending(tool_calls)
+                return None
+            outcomes = toolbox.answer(tool_calls, self.deadline)
+            answered = request.function_outputs([(o.call.id, o.output) for o in outcomes])
+            if self.deadline.expired:  # the tools took the time left: nothing runs between rounds
+                self._expire_between_rounds(answered)
+            return answered
         closed = self._close_calls(calls)
         listed = "; ".join(f"{c.name}({c.arguments})" for c in calls)
         missing = sorted({c.name for c in calls} - set(outputs))
@@ -372,6 +397,77 @@ class _Ask(AskBase):
             + f"What to do: give their outputs in the step's tool_outputs, by function name (missing: "
             f"{', '.join(missing)}).",
             tool_calls=[c.to_dict() for c in calls],
+            **self.ids(),
+        )
+
+    # -- tools: approvals and the deadline between rounds ---------------------------------------
+
+    def _approved_items(self) -> list[dict[str, Any]]:
+        """An approval step: the thread's open calls, answered (approved ones run, denied ones told so)."""
+        pending = self._open_calls()
+        unknown = sorted(set(self.question.approve or {}) - {c.id for c in pending})
+        if not pending or unknown:
+            raise errors.ConfigurationError(
+                f"approve names {', '.join(unknown) or 'calls'} that conversation {self.thread_id} does not wait for (its open "
+                f"calls: {', '.join(c.id for c in pending) or 'none'}). What to do: pass the ids from the stopped "
+                "step's results.pending_calls, on the thread_id it returned.",
+                field="approve",
+            )
+        assert self.toolbox is not None
+        outcomes = self.toolbox.answer(pending, self.deadline)
+        return request.function_outputs([(o.call.id, o.output) for o in outcomes])
+
+    def _open_calls(self) -> list[Call]:
+        """Function calls of the thread's last response that have no output yet (one GET)."""
+        listed = self.call("GET", f"/conversations/{self.thread_id}/items", query={"order": "desc", "limit": 20})
+        data = list(reversed(listed.data.get("data") or []))
+        answered = {i.get("call_id") for i in data if isinstance(i, dict) and i.get("type") == "function_call_output"}
+        return [
+            Call(str(i.get("call_id")), str(i.get("name")), str(i.get("arguments") or ""))
+            for i in data
+            if isinstance(i, dict) and i.get("type") == "function_call" and i.get("call_id") not in answered
+        ]
+
+    def _awaiting_result(self, response: dict[str, Any]) -> AskResult:
+        """Calls wait for a person: the response is complete, its calls open in the thread."""
+        assert self.toolbox is not None and self.awaiting is not None
+        text = awaiting_text(self.awaiting)
+        log.info("tool calls await approval", extra=self.extra(calls=[o.call.id for o in self.awaiting]))
+        return AskResult(
+            text=text,
+            response=text,
+            thread_id=self.thread_id or "",
+            run_id=self.run_id or "",
+            status="requires_approval",
+            backend="responses",
+            messages=(Message("user", self.question.prompt),) if self.question.prompt else (),
+            usage=self.usage,
+            tool_calls=tuple(self.toolbox.records),
+            pending_calls=tuple(pending_call(o) for o in self.awaiting),
+            model=str(response.get("model") or self.settings.effective_model),
+        )
+
+    def _expire_between_rounds(self, answered: list[dict[str, Any]]) -> NoReturn:
+        """max_wait_time passed while tools ran: no response is running; the outputs close the calls."""
+        closed = False
+        try:
+            self.wire.call(
+                "POST",
+                f"/conversations/{self.thread_id}/items",
+                body={"items": answered},
+                timeout=CLOSE_CALLS_SECONDS,
+                context=self.ids(),
+            )
+            closed = True
+        except errors.AssistantError as exc:
+            log.warning("could not close the calls at the deadline", extra=self.extra(error=str(exc)))
+        raise errors.DeadlineExceededError(
+            f"No answer within max_wait_time={self.question.max_wait_time:g} s{self._where()}: the time ran out while "
+            "the tools ran, between rounds; no response is running. "
+            + ("The tools' outputs were added to the conversation. " if closed else "")
+            + "What to do: raise max_wait_time, or lower the tools' timeouts (tools.limits.call_timeout).",
+            waited=self.deadline.elapsed(),
+            cancelled=False,
             **self.ids(),
         )
 
@@ -413,7 +509,7 @@ class _Ask(AskBase):
             usage=self.usage,
             citations=output.citations,
             files=output.files,
-            tool_calls=tuple(self.answered),
+            tool_calls=tuple(self.toolbox.records if self.toolbox else ()),
             model=str(response.get("model") or self.settings.effective_model),
         )
 

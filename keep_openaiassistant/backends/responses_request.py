@@ -60,7 +60,13 @@ def function_tools(question: Question) -> list[dict[str, Any]]:
     object, and a model only calls functions the request declares. The step's ``tool_outputs``
     are exactly the functions this workflow can answer, so each becomes a parameterless function
     the model may call to get that value. Names the API would refuse are left out.
+
+    A step that declares ``tools`` sends those functions, each with its own description and
+    JSON schema (``tool_outputs`` joined as parameterless values), and its hosted MCP servers.
     """
+    if question.tools is not None and question.tools.declared:
+        declared = [spec.function_tool() for spec in question.tools.functions]
+        return declared + [dict(server.tool) for server in question.tools.mcp]
     tools_: list[dict[str, Any]] = []
     for name in question.tool_outputs or {}:
         if _FUNCTION_NAME.match(str(name)):

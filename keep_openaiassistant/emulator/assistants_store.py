@@ -25,7 +25,7 @@ from typing import Any
 
 from .common import QUEUED_SHARE, RUN_ACTIVE, RUN_TERMINAL, WITH_OUTPUT, Clock, EmulatorConfig, new_id
 from .model import Part, Plan, count_tokens, plan_answer, tags
-from .oncall_tools import assistant_tool_resources, assistant_tools, function_names
+from .oncall_tools import assistant_tool_resources, assistant_tools, function_parameters
 
 EXPIRY_SECONDS = 600
 JSON_TAGS = frozenset({"json", "fenced_json", "prose_json"})
@@ -321,7 +321,7 @@ class AssistantsStore:
             history_chars=history_chars,
             instructions=instructions,
             json_schema=json_schema,
-            functions=function_names(tools),
+            functions=function_parameters(tools),
             model_time=self.config.model_time,
         )
         truncation = params.get("truncation_strategy") or {"type": "auto", "last_messages": None}
@@ -357,7 +357,7 @@ class AssistantsStore:
             history_chars=run.history_chars,
             instructions=run.instructions,
             json_schema=run.json_schema,
-            functions=function_names(run.tools),
+            functions=function_parameters(run.tools),
             tool_outputs=dict(run.tool_outputs),
             model_time=self.config.model_time,
         )
@@ -425,7 +425,8 @@ class AssistantsStore:
             for name, arguments in plan.tool_calls:
                 call_id = new_id("call")
                 run.pending_calls[call_id] = name
-                function = {"name": name, "arguments": json.dumps(arguments)}
+                text = arguments if isinstance(arguments, str) else json.dumps(arguments)  # raw text: a faulty model
+                function = {"name": name, "arguments": text}
                 calls.append({"id": call_id, "type": "function", "function": function})
                 step_calls.append({"id": call_id, "type": "function", "function": {**function, "output": None}})
             details = {"type": "tool_calls", "tool_calls": step_calls}

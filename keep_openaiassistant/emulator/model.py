@@ -20,11 +20,22 @@ script what the run does; several may be combined, e.g. ``"Disk full [[json]] [[
 |                         | (repeatable) and answers once its outputs are in                     |
 | ``[[tool:OTHER]]``      | a name no function tool in force declares: ignored; a plain-text     |
 |                         | answer ends with "No function OTHER was available."                  |
+| ``[[then]]``            | separates rounds: the tool tags after it are called once every call  |
+|                         | before it has its output (``[[tool:a]] [[tool:b]] [[then]] [[tool:c]]``: |
+|                         | a and b in parallel, then c, then the answer)                        |
+| ``[[tool_loop:NAME]]``  | calls NAME in every round, whatever its outputs (a loop to bound)    |
+| ``[[tool_badjson:NAME]]`` | calls NAME with arguments that are not JSON                        |
+| ``[[tool_badargs:NAME]]`` | calls NAME with a JSON object that misses every required argument  |
+|                         | (``{"unexpected": true}``)                                           |
+| ``[[tool_any:NAME]]``   | calls NAME even if no function tool declares it (a model going astray) |
 | ``[[delay:SECONDS]]``   | model time of this run (default: the emulator's ``model_time``)      |
 | ``[[stream_cut]]`` / ``[[stream_cut:N]]`` | the SSE connection drops after N events (default 4); the run goes on |
 | ``[[empty]]``           | completes with an empty answer                                       |
 
 A JSON schema (structured output) makes the answer an instance of that schema.
+
+A call's arguments are an instance of the function's declared JSON schema (``functions`` as a
+mapping of name to parameters; a bare collection of names gives ``{}``).
 
 Function tools in force (``plan_answer(functions=...)``): a model only calls functions that are
 declared. On the Assistants API that is the run's ``tools`` when the run overrides them, else its
@@ -38,7 +49,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +79,7 @@ class Part:
 class Plan:
     outcome: str = "completed"  # completed | failed | incomplete | expired | cancelled
     messages: list[list[Part]] = field(default_factory=list)
-    tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    tool_calls: list[tuple[str, Any]] = field(default_factory=list)  # (name, arguments: object or raw text)
     model_time: float = 0.0
     error_code: str = "server_error"
     error_message: str = "The server had an error while processing your request. Sorry about that!"
@@ -124,6 +135,40 @@ def _instance(schema: dict[str, Any], subject: str) -> Any:
     if kind == "boolean":
         return True
     return f"{subject}"[:80] or "text"
+
+
+def _round_of_calls(
+    prompt: str, functions: Collection[str], outputs: Mapping[str, str], subject: str
+) -> list[tuple[str, Any]]:
+    """The calls of the next round: the first group of tool tags (split by ``[[then]]``) with a
+    declared function still lacking its output, plus every ``tool_loop`` function. Arguments
+    are schema instances (``tool_badjson``/``tool_badargs``: deliberately wrong)."""
+    schemas: Mapping[str, Any] = functions if isinstance(functions, Mapping) else {}
+    groups: list[list[tuple[str, str]]] = [[]]
+    loops: list[str] = []
+    for match in TAG.finditer(prompt or ""):
+        kind, name = match.group(1), match.group(2) or ""
+        if kind == "then":
+            groups.append([])
+        elif kind == "tool_loop" and name in functions:
+            loops.append(name)
+        elif (kind in ("tool", "tool_badjson", "tool_badargs") and name in functions) or (kind == "tool_any" and name):
+            groups[-1].append((kind, name))
+    chosen: list[tuple[str, str]] = []
+    for group in groups:
+        chosen = [(kind, name) for kind, name in group if name not in outputs]
+        if chosen:
+            break
+    calls: list[tuple[str, Any]] = []
+    for kind, name in chosen:
+        if kind == "tool_badjson":
+            calls.append((name, '{"service": "checkout-api",'))
+        elif kind == "tool_badargs":
+            calls.append((name, {"unexpected": True}))
+        else:
+            calls.append((name, _instance(dict(schemas.get(name) or {"type": "object"}), subject)))
+    calls += [(name, _instance(dict(schemas.get(name) or {"type": "object"}), subject)) for name in loops]
+    return calls
 
 
 def _citation_part() -> Part:
@@ -202,11 +247,11 @@ def plan_answer(
             if status == "incomplete" and arg:
                 plan.incomplete_reason = arg
 
-    wanted = [name for name in t.get("tool", []) if name and name not in (tool_outputs or {})]
-    missing = [n for n in wanted if n in functions]
-    if missing:
-        plan.tool_calls = [(n, {"alert": subject, "turn": turn}) for n in missing]
+    calls = _round_of_calls(prompt, functions, tool_outputs or {}, subject)
+    if calls:
+        plan.tool_calls = calls
         return plan
+    wanted = [name for name in t.get("tool", []) if name and name not in (tool_outputs or {})]
     unavailable = "".join(f" No function {n} was available." for n in dict.fromkeys(wanted) if n not in functions)
 
     if "empty" in t:

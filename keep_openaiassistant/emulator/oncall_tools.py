@@ -11,6 +11,7 @@ A model only calls functions its request declares (see :mod:`.model`), so the de
 | ``lookup_owner``  | ``service``                                                        |
 | ``page_oncall``   | ``team``, ``summary``, ``urgency`` (high/low)                      |
 | ``recent_deploys``| ``service``, ``hours`` (integer)                                   |
+| ``restart_service``| ``service``, ``reason`` — an action: workflows mark it as needing approval |
 
 alongside ``code_interpreter`` and ``file_search`` (over the vector store
 :data:`RUNBOOKS_VECTOR_STORE`). :func:`assistant_tools` gives them in the Assistants API's shape
@@ -78,6 +79,12 @@ ONCALL_FUNCTIONS: tuple[dict[str, Any], ...] = (
         service={**_TEXT, "description": "Service name, e.g. checkout-api."},
         hours={"type": "integer", "description": "How far back to look."},
     ),
+    _function(
+        "restart_service",
+        "Restart a service's pods (an action: Keep workflows usually require a person's approval).",
+        service={**_TEXT, "description": "Service name, e.g. checkout-api."},
+        reason={**_TEXT, "description": "Why, in one line."},
+    ),
 )
 
 FUNCTION_NAMES: tuple[str, ...] = tuple(f["name"] for f in ONCALL_FUNCTIONS)
@@ -116,3 +123,18 @@ def function_names(tools: list[dict[str, Any]] | None) -> frozenset[str]:
             if isinstance(name, str):
                 names.add(name)
     return frozenset(names)
+
+
+def function_parameters(tools: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Function name -> its parameters' JSON schema, for the function tools among ``tools`` (either
+    API's shape): the emulated model calls each with an instance of its schema."""
+    found: dict[str, dict[str, Any]] = {}
+    for tool in tools or []:
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            inner = tool.get("function")
+            spec: dict[str, Any] = inner if isinstance(inner, dict) else tool
+            name = spec.get("name")
+            if isinstance(name, str):
+                parameters = spec.get("parameters")
+                found[name] = parameters if isinstance(parameters, dict) else {"type": "object"}
+    return found

@@ -57,7 +57,7 @@ from .common import (
 from .conversations_api import ConversationsApi, items_page
 from .http import JsonReply, Request, Router, SseReply
 from .model import Plan, count_tokens, plan_answer
-from .oncall_tools import function_names
+from .oncall_tools import function_parameters
 from .responses_items import (
     history_chars,
     item_text,
@@ -281,7 +281,7 @@ class ResponsesApi:
             history_chars=history_chars(history),
             instructions=echo["instructions"] or "",
             json_schema=fmt.get("schema") if fmt["type"] == "json_schema" else None,
-            functions=function_names(echo["tools"]),
+            functions=function_parameters(echo["tools"]),
             tool_outputs=outputs or None,
             model_time=float(self.config.model_time),
         )

@@ -157,7 +157,7 @@ def output_items(
                 "id": long_id("fc"),
                 "call_id": new_id("call"),
                 "name": name,
-                "arguments": json.dumps(args),
+                "arguments": args if isinstance(args, str) else json.dumps(args),
                 "status": "completed",
             }
             for name, args in plan.tool_calls

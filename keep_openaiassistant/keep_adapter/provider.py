@@ -34,6 +34,7 @@ from ..auth_config import OpenaiassistantProviderAuthConfig, build_auth_config, 
 from ..engine import Assistant
 from ..errors import AssistantError, ConfigurationError
 from ..settings import Settings
+from .tools import KeepProviderRunner
 
 __all__ = [
     "OpenaiassistantConfigError",
@@ -207,6 +208,8 @@ class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
         structured_output_format: dict[str, Any] | str | None = None,
         tool_outputs: dict[str, Any] | str | None = None,
         history: str = "full",
+        tools: list[Any] | dict[str, Any] | str | None = None,
+        approve: dict[str, Any] | str | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Ask the assistant; returns the contract's step result (plain JSON types).
@@ -233,6 +236,8 @@ class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
                 structured_output_format=structured_output_format,
                 tool_outputs=tool_outputs,
                 history=history,
+                tools=tools,
+                approve=approve,
                 **kwargs,
             )
             self.logger.info(
@@ -244,7 +249,8 @@ class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
                     "max_wait_time": step["max_wait_time"],
                 },
             )
-            result = self._get_engine().ask(**step)
+            runner = KeepProviderRunner(self.context_manager, logger=self.logger) if step["tools"] else None
+            result = self._get_engine().ask(**step, provider_runner=runner)
         except AssistantError as exc:
             self._ask_state.thread_id = exc.thread_id
             self.logger.warning(

@@ -1,0 +1,118 @@
+"""Tools answered by Keep providers, through Keep's own parser, renderer and provider factory.
+
+The workflow declares the assistant's tools in the step's ``with:``. Keep renders every string
+of it (``{{ alert.name }}`` becomes the alert's name) and leaves the ``${args.NAME}``
+placeholders alone; the step then builds each tool's provider through Keep's
+``ProvidersFactory`` from the providers Keep loaded for the workflow (KEEP_PROVIDERS here: the
+parser puts them in the same ``providers_context`` as the tenant's installed providers), and
+calls its ``query`` with the model's arguments in the placeholders.
+
+``tools:`` is the mapping form ``{functions: [...]}``: keephq 0.2.7's parser drops list values
+of ``with:`` (it keeps strings and mappings), current Keep keeps both.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from _keepenv import KEEP_PRESENT, SKIP_REASON
+
+if not KEEP_PRESENT:
+    pytest.skip(SKIP_REASON, allow_module_level=True)
+
+from test_workflow import alert, run_workflow, step_result
+
+from keep_openaiassistant.emulator import DEFAULT_ASSISTANT_ID, Emulator
+from keep_openaiassistant.emulator.oncall_tools import ONCALL_FUNCTIONS
+
+SCHEMAS = {f["name"]: f["parameters"] for f in ONCALL_FUNCTIONS}
+
+WORKFLOW = """
+workflow:
+  id: assistant-tools-test
+  triggers:
+    - type: alert
+  steps:
+    - name: investigate
+      provider:
+        type: openaiassistant
+        config: "{{ providers.oncall_assistant }}"
+        with:
+          prompt: "{{ alert.name }} on checkout. {{ alert.description }}"
+          tools:
+            functions:
+              - name: get_logs
+                description: Recent error logs of a service, from the installed log provider.
+                parameters: %(get_logs)s
+                provider:
+                  type: mock
+                  config: ops_logs
+                  with:
+                    command_output: "{{ alert.name }}: 3 errors in ${args.service}, last ${args.since_minutes} min, level ${args.level}"
+              - name: lookup_owner
+                parameters: %(lookup_owner)s
+                provider:
+                  type: http
+                  config:
+                    authentication: {}
+                  with:
+                    url: "http://127.0.0.1:9/owner"
+                    method: GET
+                    params:
+                      service: "${args.service}"
+              - name: recent_deploys
+                parameters: %(recent_deploys)s
+                provider:
+                  type: mock
+                  config: not_installed
+            limits:
+              call_timeout: 10
+"""
+
+
+@pytest.mark.parametrize("api", ["assistants", "responses"])
+def test_a_workflows_assistant_calls_keep_providers_with_placeholders_surviving_keeps_rendering(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, light_providers_folder: None, api: str
+) -> None:
+    auth: dict[str, Any] = {"api_key": "sk-emulator", "base_url": emulator.base_url, "api": api}
+    if api == "assistants":
+        auth["assistant_id"] = DEFAULT_ASSISTANT_ID
+    providers = {"oncall_assistant": {"authentication": auth}, "ops_logs": {"authentication": {}}}
+    monkeypatch.setenv("KEEP_PROVIDERS", json.dumps(providers))
+    text = WORKFLOW % {name: json.dumps(SCHEMAS[name]) for name in ("get_logs", "lookup_owner", "recent_deploys")}
+    # The emulator's tags come in through the alert: keephq 0.2.7 turns "[" into "." in with: strings.
+    event = alert(description="[[tool:get_logs]] [[tool:lookup_owner]] [[tool:recent_deploys]]")
+    result = step_result(run_workflow(text, event), "investigate")
+    assert result["status"] == "completed"
+    logs, owner, deploys = result["tool_calls"]
+
+    # Keep rendered {{ alert.name }}; ${args...} reached the step and took the model's arguments.
+    arguments = json.loads(logs["arguments"])
+    assert logs["source"] == "provider" and logs["status"] == "ok"
+    assert logs["output"] == (
+        f"DiskFull: 3 errors in {arguments['service']}, last {arguments['since_minutes']} min, "
+        f"level {arguments['level']}"
+    )
+    assert "Tool get_logs said: DiskFull: 3 errors in" in result["raw_response"]
+
+    # Keep's http provider raised (nothing listens on port 9): the model was told, the step went on.
+    assert owner["source"] == "provider" and owner["status"] == "error" and "the tool failed" in owner["error"]
+    # A provider Keep does not know: said so, nothing built.
+    assert deploys["status"] == "error" and "no provider named 'not_installed'" in deploys["error"]
+    assert json.loads(json.dumps(result)) == result
+
+
+def test_the_runner_resolves_a_name_from_the_providers_keep_loaded(context_manager: Any) -> None:
+    from keep_openaiassistant.keep_adapter.tools import KeepProviderRunner
+    from keep_openaiassistant.tools import ProviderSource, ToolFailure
+
+    context_manager.providers_context["ops_logs"] = {"authentication": {}}
+    runner = KeepProviderRunner(context_manager, logger=__import__("logging").getLogger("test"))
+    source = ProviderSource("mock", config_name="ops_logs")
+    assert runner(source, {"command_output": "ok"}, timeout=5) == "ok"
+    with pytest.raises(ToolFailure, match="no provider named 'missing'"):
+        runner(ProviderSource("mock", config_name="missing"), {}, timeout=5)
+    with pytest.raises(ToolFailure, match="could not build provider"):
+        runner(ProviderSource("no_such_type", config={"authentication": {}}), {}, timeout=5)
