@@ -34,6 +34,8 @@ class Citation:
     quote: str = ""
     filename: str = ""
     marker: str = ""
+    #: The sentence of the answer that cites it (with its ``[n]`` removed); "" for produced files.
+    used_in: str = ""
 
 
 @dataclass(frozen=True)

@@ -160,9 +160,17 @@ def test_file_citations_are_numbered_per_file_at_their_positions_with_search_quo
     }
     output = read_output(response("completed", [search, message(text_part(text, annotations))]))
     assert output.text == "Free space first[1], then page storage[2], then free space again[1]."
+    used = "Free space first, then page storage, then free space again."  # the sentence citing it, [n] removed
     assert output.citations == (
-        Citation(index=1, type="file_citation", file_id="file-runbook", quote="Run df -h", filename="runbook.md"),
-        Citation(index=2, type="file_citation", file_id="file-policy", quote="", filename="policy.md"),
+        Citation(
+            index=1,
+            type="file_citation",
+            file_id="file-runbook",
+            quote="Run df -h",
+            filename="runbook.md",
+            used_in=used,
+        ),
+        Citation(index=2, type="file_citation", file_id="file-policy", quote="", filename="policy.md", used_in=used),
     )
 
 

@@ -65,12 +65,21 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from .. import errors
+from ..citations import complete
 from ..question import Question
 from ..results import AskResult, Message, Usage, bound_messages
 from ..tools.dispatch import Call, Outcome, awaiting_text, pending_call, toolbox_for
 from ..waiting import Deadline, OutOfTime, follow_stream
 from ..wire import ASSISTANTS_BETA, Event, EventStream, Reply, StreamInterrupted
-from .assistants_output import busy_run_id, ended_error, is_openai_host, render, shutdown_error
+from .assistants_output import (
+    FILE_SEARCH_CONTENT,
+    busy_run_id,
+    ended_error,
+    is_openai_host,
+    render,
+    search_passages,
+    shutdown_error,
+)
 from .assistants_stream import TERMINAL_STATUSES, RunStreamState
 from .base import CANCEL_CONFIRM_SECONDS, MESSAGES_PAGE, AskBase, BackendBase
 from .common import build_response, check_format, normalize_format
@@ -587,6 +596,8 @@ class _Ask(AskBase):
             history = self._history() if self.question.history == "full" else None
             self._list_run_messages(history)
         text, citations, files = render(state.messages())
+        if any(c.type == "file_citation" for c in citations):
+            citations = list(complete(citations, text, self._search_passages()))
         failure = ended_error(run, partial_text=text)
         if failure is not None:
             raise failure
@@ -632,6 +643,16 @@ class _Ask(AskBase):
         )
 
     # -- messages ----------------------------------------------------------------------------
+
+    def _search_passages(self) -> dict[str, tuple[str, str]]:
+        """What this run's file search read, by file (one GET of its steps): the citations' quotes."""
+        try:
+            query = {"include[]": FILE_SEARCH_CONTENT, "order": "asc", "limit": 20}
+            reply = self.call("GET", f"{self._run_path()}/steps", query=query)
+        except (errors.AssistantError, OutOfTime) as exc:
+            log.warning("listing the run's steps failed; citations have no quotes", extra=self.extra(error=str(exc)))
+            return {}
+        return search_passages(reply.data.get("data") or [])
 
     def _history(self) -> list[dict[str, Any]] | None:
         """A continued thread's newest messages, oldest first (one GET); None for a new thread."""

@@ -123,6 +123,30 @@ def _citation(ann: Mapping[str, Any], index: int) -> Citation | None:
     )
 
 
+#: The run-steps ``include[]`` that makes file search results carry the text they retrieved.
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def search_passages(steps: list[Any]) -> dict[str, tuple[str, str]]:
+    """file id -> (file name, the text file search retrieved from it) over a run's steps
+    (``RunStepDetailsToolCallsFileSearchObject`` results, listed with :data:`FILE_SEARCH_CONTENT`)."""
+    found: dict[str, tuple[str, str]] = {}
+    for step in steps:
+        details = step.get("step_details") if isinstance(step, dict) else None
+        for call in (details or {}).get("tool_calls") or []:
+            if not isinstance(call, dict) or call.get("type") != "file_search":
+                continue
+            for result in (call.get("file_search") or {}).get("results") or []:
+                if not isinstance(result, dict) or not result.get("file_id"):
+                    continue
+                text = "\n".join(
+                    str(c.get("text") or "") for c in result.get("content") or [] if isinstance(c, dict)
+                )  # fmt: skip
+                name, before = found.get(str(result["file_id"]), (str(result.get("file_name") or ""), ""))
+                found[str(result["file_id"])] = (name, f"{before}\n{text}".strip())
+    return found
+
+
 def ended_error(run: Mapping[str, Any], *, partial_text: str = "") -> errors.RunError | None:
     """The error for a run that ended without an answer, or None when it completed."""
     ids = {"thread_id": run.get("thread_id"), "run_id": run.get("id")}

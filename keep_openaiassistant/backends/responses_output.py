@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..citations import complete
 from ..results import Citation, Message, Usage
 from .common import replace_markers
 
@@ -70,7 +71,6 @@ def read_output(response: Mapping[str, Any]) -> Output:
                     index=numbers[file_id],
                     type=kind,
                     file_id=file_id,
-                    quote=quotes.get(file_id, ""),
                     filename=filename,
                     marker=marker,
                 )
@@ -104,7 +104,8 @@ def read_output(response: Mapping[str, Any]) -> Output:
                     files.append(found.group(1))
     rendered = tuple((item_id, replace_markers("\n\n".join(texts), citations)) for item_id, texts in messages)
     text = replace_markers("\n\n".join(t for _, texts in messages for t in texts), citations)
-    return Output(text, tuple(citations), tuple(files), tuple(calls), usage_of(response), rendered)
+    cited = complete(citations, text, quotes)
+    return Output(text, cited, tuple(files), tuple(calls), usage_of(response), rendered)
 
 
 def _cited_text(text: str, annotations: Iterable[Any], cite: Cite, files: list[str]) -> str:
@@ -143,14 +144,16 @@ def _position(index: Any, text: str) -> int | None:
     return min(max(index, 0), len(text)) if isinstance(index, int) else None
 
 
-def _search_quotes(items: list[dict[str, Any]]) -> dict[str, str]:
-    """file_id -> the first passage file search retrieved from it (needs include=file_search_call.results)."""
-    quotes: dict[str, str] = {}
+def _search_quotes(items: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """file_id -> (filename, the passages file search retrieved from it, best first) (needs
+    include=file_search_call.results); the citation's quote is chosen among them."""
+    quotes: dict[str, tuple[str, str]] = {}
     for item in items:
         if item.get("type") == "file_search_call":
             for result in item.get("results") or []:
                 if isinstance(result, dict) and result.get("file_id") and result.get("text"):
-                    quotes.setdefault(str(result["file_id"]), str(result["text"]))
+                    name, text = quotes.get(str(result["file_id"]), (str(result.get("filename") or ""), ""))
+                    quotes[str(result["file_id"])] = (name, f"{text}\n{result['text']}".strip())
     return quotes
 
 

@@ -15,10 +15,16 @@ functions with JSON-schema parameters (:mod:`.oncall_tools`): ``get_logs``, ``ge
 ``get_disk_usage``, ``lookup_owner``, ``page_oncall`` and ``recent_deploys``. A prompt's
 ``[[tool:NAME]]`` makes the model call NAME only when NAME is a function in force (the run's
 ``tools``, else its assistant's; a Response's request ``tools``), as a real model would.
+
+The knowledge base (:mod:`.knowledge`): the Files and Vector stores APIs, and file search in runs
+and responses that ranks the uploaded chunks and cites them. ``Emulator(knowledge="examples/runbooks")``
+loads a folder into the default assistant's vector store (``vs_emulator_runbooks``) at start,
+indexed; ``index_time`` is how long indexing an attached file takes on the clock (default 0.1 s).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +32,7 @@ from typing import Any
 
 from .common import DEFAULT_ASSISTANT_ID, Clock, EmulatorConfig
 from .http import EmulatorHTTPServer, Faults, Router, Stats
+from .oncall_tools import RUNBOOKS_VECTOR_STORE
 
 
 class Emulator:
@@ -43,12 +50,17 @@ class Emulator:
         api_keys: set[str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        knowledge: str | os.PathLike[str] | None = None,
+        index_time: float = 0.1,
         **config: Any,
     ) -> None:
         from .assistants_api import AssistantsApi
         from .control import ControlApi
+        from .files_api import FilesApi
+        from .knowledge import Knowledge, load_folder
         from .models_api import ModelsApi
         from .responses_api import ResponsesApi
+        from .vector_stores_api import VectorStoresApi
 
         self.config = EmulatorConfig(**config)
         self.clock = Clock(clock, sleep)
@@ -57,6 +69,13 @@ class Emulator:
         self.assistants.register(self.router)
         self.responses = ResponsesApi(self.config, self.clock)
         self.responses.register(self.router)
+        self.knowledge = Knowledge(self.clock, index_time=index_time)
+        FilesApi(self.knowledge).register(self.router)
+        VectorStoresApi(self.knowledge).register(self.router)
+        self.assistants.store.knowledge = self.knowledge  # file search in runs and responses
+        self.responses.knowledge = self.knowledge
+        if knowledge is not None:
+            load_folder(self.knowledge, knowledge, RUNBOOKS_VECTOR_STORE)
         ModelsApi(self.config).register(self.router)  # GET /v1/models/{model}: the Responses access check
         self._server = EmulatorHTTPServer((host, port), self.router, api_keys=api_keys)
         ControlApi(self).install()  # /_emulator/* routes for tools in other processes
@@ -108,4 +127,4 @@ class Emulator:
         self.stop()
 
 
-__all__ = ["DEFAULT_ASSISTANT_ID", "Clock", "Emulator", "EmulatorConfig"]
+__all__ = ["DEFAULT_ASSISTANT_ID", "RUNBOOKS_VECTOR_STORE", "Clock", "Emulator", "EmulatorConfig"]

@@ -19,7 +19,7 @@ from itertools import chain
 from typing import Any
 
 from . import assistants_params as p
-from .assistants_store import AssistantRec, AssistantsStore, MessageRec, RunRec, ThreadRec
+from .assistants_store import FILE_SEARCH_CONTENT, AssistantRec, AssistantsStore, MessageRec, RunRec, ThreadRec
 from .assistants_stream import Event, RunStream, run_snapshot
 from .common import (
     RUN_ACTIVE,
@@ -30,8 +30,10 @@ from .common import (
     check_metadata,
     deleted,
     invalid_type,
+    invalid_value,
     missing,
     new_id,
+    page,
     poll_headers,
 )
 from .http import JsonReply, Request, Router, SseReply
@@ -368,16 +370,33 @@ class AssistantsApi:
 
     # -- steps ------------------------------------------------------------------------------
     def list_steps(self, request: Request) -> JsonReply:
+        include = _step_include(request)
         with self.store.lock:
-            return JsonReply(p.records_page(self._run(request).steps, request))
+            steps = self._run(request).steps
+            rendered = page(
+                steps,
+                request.query,
+                id_of=lambda s: s.id,
+                render=lambda chosen: [s.to_dict(include=include) for s in chosen],
+            )
+            return JsonReply(rendered)
 
     def get_step(self, request: Request) -> JsonReply:
         with self.store.lock:
             run = self._run(request)
             for step in run.steps:
                 if step.id == request.params["step_id"]:
-                    return JsonReply(step.to_dict())
+                    return JsonReply(step.to_dict(include=_step_include(request)))
         raise EmulatorError(404, f"No run step found with id '{request.params['step_id']}'.")
+
+
+def _step_include(request: Request) -> frozenset[str]:
+    """``include[]`` of a steps request: only the file search results' content is known."""
+    values = [request.query[k] for k in ("include[]", "include") if k in request.query]
+    for value in values:
+        if value != FILE_SEARCH_CONTENT:
+            raise invalid_value("include[]", value, (FILE_SEARCH_CONTENT,))
+    return frozenset(values)
 
 
 def _tool_answers(outputs: list[Any], run: RunRec) -> dict[str, str]:

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .common import QUEUED_SHARE, RUN_ACTIVE, RUN_TERMINAL, WITH_OUTPUT, Clock, EmulatorConfig, new_id
+from .knowledge import Hit, Knowledge
 from .model import Part, Plan, count_tokens, plan_answer, tags
 from .oncall_tools import assistant_tool_resources, assistant_tools, function_parameters
 
@@ -66,6 +68,23 @@ def content_from_parts(parts: list[Part]) -> list[dict[str, Any]]:
             )
         content.append({"type": "text", "text": {"value": part.text, "annotations": annotations}})
     return content
+
+
+#: The run-step ``include[]`` value that shows what file search read from each file.
+FILE_SEARCH_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def without_search_content(details: dict[str, Any]) -> dict[str, Any]:
+    """Step details with file search results' ``content`` left out (shown only when included)."""
+    calls = []
+    for call in details.get("tool_calls", []):
+        if call.get("type") != "file_search":
+            calls.append(call)
+            continue
+        search = call["file_search"]
+        results = [{k: v for k, v in r.items() if k != "content"} for r in search.get("results", [])]
+        calls.append({**call, "file_search": {**search, "results": results}})
+    return {**details, "tool_calls": calls}
 
 
 def text_of(content: list[dict[str, Any]]) -> str:
@@ -138,11 +157,14 @@ class StepRec:
     expired_at: int | None = None
     usage: dict[str, int] | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+        details = self.step_details
+        if self.type == "tool_calls" and FILE_SEARCH_CONTENT not in include:
+            details = without_search_content(details)
         return {
             "id": self.id, "object": "thread.run.step", "created_at": self.created_at,
             "assistant_id": self.assistant_id, "thread_id": self.thread_id, "run_id": self.run_id,
-            "type": self.type, "status": self.status, "step_details": self.step_details, "last_error": None,
+            "type": self.type, "status": self.status, "step_details": details, "last_error": None,
             "expired_at": self.expired_at, "cancelled_at": self.cancelled_at, "failed_at": self.failed_at,
             "completed_at": self.completed_at,
             "metadata": {}, "usage": self.usage,
@@ -245,6 +267,7 @@ class AssistantsStore:
         self.threads: dict[str, ThreadRec] = {}
         self.runs: dict[str, RunRec] = {}
         self._messages: dict[str, MessageRec] = {}
+        self.knowledge: Knowledge | None = None  # the emulator's files and vector stores (file search)
         default = AssistantRec(
             config.default_assistant_id, clock.stamp(), config.default_model, config.default_instructions,
             name="On-call triage assistant", tools=assistant_tools(), tool_resources=assistant_tool_resources(),
@@ -323,6 +346,7 @@ class AssistantsStore:
             json_schema=json_schema,
             functions=function_parameters(tools),
             model_time=self.config.model_time,
+            search=self.file_search(tools, thread, assistant),
         )
         truncation = params.get("truncation_strategy") or {"type": "auto", "last_messages": None}
         run = RunRec(
@@ -344,6 +368,26 @@ class AssistantsStore:
         self.runs[run.id] = run
         return run
 
+    def file_search(
+        self, tools: list[dict[str, Any]], thread: ThreadRec | None, assistant: AssistantRec | None
+    ) -> Callable[[str], list[Hit] | None] | None:
+        """The run's file search: over the thread's and the assistant's vector stores, when in force."""
+        tool = next((t for t in tools if isinstance(t, dict) and t.get("type") == "file_search"), None)
+        if tool is None or self.knowledge is None:
+            return None
+        ids = [
+            vs
+            for owner in (thread, assistant)
+            if owner is not None
+            for vs in ((owner.tool_resources or {}).get("file_search") or {}).get("vector_store_ids") or []
+        ]
+        options = tool.get("file_search") or {}
+        return self.knowledge.searcher(
+            ids,
+            max_results=int(options.get("max_num_results") or 20),
+            score_threshold=float((options.get("ranking_options") or {}).get("score_threshold") or 0.0),
+        )
+
     def submit_tool_outputs(self, run: RunRec, outputs: dict[str, str]) -> None:
         """Answer the pending calls (by call id): the run works again for the model time."""
         now = self.clock.now()
@@ -360,6 +404,7 @@ class AssistantsStore:
             functions=function_parameters(run.tools),
             tool_outputs=dict(run.tool_outputs),
             model_time=self.config.model_time,
+            search=self.file_search(run.tools, self.threads.get(run.thread_id), self.assistants.get(run.assistant_id)),
         )
         run.due = now + run.plan.model_time
         for step in run.steps:
@@ -437,6 +482,8 @@ class AssistantsStore:
             run.status = "requires_action"
             run.required_action = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}}
             return
+        if plan.searches and plan.outcome in WITH_OUTPUT:
+            run.steps.append(self._file_search_step(run, plan, at))
         if plan.outcome in WITH_OUTPUT:
             thread = self.threads.get(run.thread_id)
             for i, parts in enumerate(plan.messages):
@@ -449,6 +496,43 @@ class AssistantsStore:
         if plan.outcome == "failed":
             run.last_error = {"code": plan.error_code, "message": plan.error_message}
         self._end(run, plan.outcome, at)
+
+    def _file_search_step(self, run: RunRec, plan: Plan, at: float) -> StepRec:
+        """The completed tool_calls step of the model's file search (results' content: see include)."""
+        calls = [
+            {
+                "id": new_id("call"),
+                "type": "file_search",
+                "file_search": {
+                    "ranking_options": {"ranker": "default_2024_08_21", "score_threshold": 0.0},
+                    "results": [
+                        {
+                            "file_id": h.file_id,
+                            "file_name": h.filename,
+                            "score": h.score,
+                            "content": [{"type": "text", "text": h.text}],
+                        }
+                        for h in hits
+                    ],
+                },
+            }
+            for _, hits in plan.searches
+        ]
+        stamp = self.clock.stamp(at)
+        details = {"type": "tool_calls", "tool_calls": calls}
+        step = StepRec(
+            new_id("step"),
+            run.id,
+            run.thread_id,
+            run.assistant_id,
+            "tool_calls",
+            details,
+            stamp,
+            status="completed",
+            completed_at=stamp,
+        )
+        step.usage = token_usage(0, 0)
+        return step
 
     def _append_output(
         self, run: RunRec, thread: ThreadRec | None, parts: list[Part], at: float, *, prompt_tokens: int

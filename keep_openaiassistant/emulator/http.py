@@ -19,6 +19,8 @@ reply is sent — a stream once it ends.
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import itertools
 import json
 import logging
@@ -54,6 +56,8 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: Any  # the parsed JSON body, None when there is none
     params: dict[str, str] = field(default_factory=dict)  # path parameters
+    # A multipart/form-data body (file uploads): field name -> (filename or None, bytes).
+    form: dict[str, tuple[str | None, bytes]] | None = None
 
     def json(self) -> dict[str, Any]:
         """The JSON body, which must be an object (``{}`` when there is none)."""
@@ -192,6 +196,22 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         return sock, addr
 
 
+def parse_form(content_type: str, raw: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """A multipart/form-data body: field name -> (filename or None, bytes). ValueError when malformed."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"content-type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
+    if not message.is_multipart():
+        raise ValueError("not a multipart body")
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            payload = part.get_payload(decode=True)
+            fields[name] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
+    return fields
+
+
 def _encode_sse(event: str | None, data: Any) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     head = f"event: {event}\n" if event else ""
@@ -236,13 +256,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
+        form = None
         try:
+            if headers.get("content-type", "").startswith("multipart/form-data"):
+                form, raw = parse_form(headers["content-type"], raw), b""
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
             self._send_json(400, EmulatorError(400, "We could not parse the JSON body of your request.").body)
             return
-        request = Request(method, split.path, dict(parse_qsl(split.query)), headers, body)
+        request = Request(method, split.path, dict(parse_qsl(split.query)), headers, body, form=form)
         found = self.server.router.match(method, split.path)
         key = found[0] if found else f"{method} {split.path}"
         self.server.stats.count(key)

@@ -10,7 +10,8 @@ script what the run does; several may be combined, e.g. ``"Disk full [[json]] [[
 | ``[[fenced_json]]``     | JSON inside a ```json fence with prose around it                     |
 | ``[[prose_json]]``      | JSON inside a sentence                                               |
 | ``[[multipart]]``       | two assistant messages, the first with two text parts                |
-| ``[[citations]]``       | text with two file-search citation markers and their annotations     |
+| ``[[citations]]``       | file search in force with indexed files: the grounded answer below;  |
+|                         | else scripted: two markers citing files that do not exist            |
 | ``[[file]]``            | code interpreter output: an image file part and a file_path link     |
 | ``[[failed]]`` / ``[[failed:CODE]]`` | the run fails (default code server_error)               |
 | ``[[incomplete]]`` / ``[[incomplete:REASON]]`` | ends incomplete (default max_completion_tokens) |
@@ -34,6 +35,13 @@ script what the run does; several may be combined, e.g. ``"Disk full [[json]] [[
 
 A JSON schema (structured output) makes the answer an instance of that schema.
 
+File search (``plan_answer(search=...)``): when file search is in force over vector stores that
+hold indexed files, the model searches with the prompt (tags stripped) before answering, and a
+plain-text answer is grounded in what it found: it quotes the best passage of the best file (and
+of a second file scoring within 80% of it) with a marker ``【4:n†filename】`` and a
+``file_citation`` annotation naming the real file id, filename and quote. ``Plan.searches`` keeps
+each query and its ranked hits (the run step's or the ``file_search_call`` item's results).
+
 A call's arguments are an instance of the function's declared JSON schema (``functions`` as a
 mapping of name to parameters; a bare collection of names gives ``{}``).
 
@@ -49,9 +57,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .knowledge import Hit, best_sentence
 
 TAG = re.compile(r"\[\[([a-z_]+)(?::([^\]]*))?\]\]")
 
@@ -87,6 +97,7 @@ class Plan:
     stream_cut_after: int | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    searches: list[tuple[str, list[Hit]]] = field(default_factory=list)  # file search: (query, ranked hits)
 
     @property
     def text(self) -> str:
@@ -202,6 +213,24 @@ def _citation_part() -> Part:
     )
 
 
+def _grounded_part(subject: str, hits: Sequence[Hit], tail: str = "") -> Part:
+    """An answer quoting the best file (and a second one close to it), each cited by a marker."""
+    cited = [hits[0]]
+    second = next((h for h in hits[1:] if h.file_id != hits[0].file_id), None)
+    if second is not None and second.score >= 0.8 * hits[0].score:
+        cited.append(second)
+    text, annotations = f'For "{subject}", ', []
+    for n, hit in enumerate(cited):
+        quote = best_sentence(hit.text, subject)
+        text += f"the runbook {hit.filename} says: {quote}" if n == 0 else f" See also {hit.filename}: {quote}"
+        marker = f"【4:{n}†{hit.filename}】"
+        annotations.append(
+            Annotation("file_citation", marker, len(text), len(text) + len(marker), hit.file_id, quote, hit.filename)
+        )
+        text += marker
+    return Part("text", text + tail, annotations)
+
+
 def _file_parts() -> list[Part]:
     link = "sandbox:/mnt/data/disk_usage.png"
     text = f"I plotted disk usage over the last day: [chart]({link})."
@@ -222,11 +251,13 @@ def plan_answer(
     functions: Collection[str] = (),
     tool_outputs: dict[str, str] | None = None,
     model_time: float = 0.0,
+    search: Callable[[str], Sequence[Hit] | None] | None = None,
 ) -> Plan:
     """What the model does for ``prompt``, the ``turn``-th user message of its thread.
 
     ``functions`` names the function tools in force (the only ones the model may call);
     ``tool_outputs`` maps function name to the output submitted for it (after requires_action).
+    ``search(query)``: file search over the stores in force (None when they hold no indexed file).
     """
     t = tags(prompt)
     subject = strip_tags(prompt) or "(empty prompt)"
@@ -253,6 +284,10 @@ def plan_answer(
         return plan
     wanted = [name for name in t.get("tool", []) if name and name not in (tool_outputs or {})]
     unavailable = "".join(f" No function {n} was available." for n in dict.fromkeys(wanted) if n not in functions)
+    found = search(subject) if search is not None and "empty" not in t else None
+    hits = list(found or [])
+    if found is not None:
+        plan.searches = [(subject, hits)]
 
     if "empty" in t:
         plan.messages = [[Part("text", "")]]
@@ -279,6 +314,9 @@ def plan_answer(
             ],
             [Part("text", "Second message: recommended action is to expand the volume.")],
         ]
+    elif hits:
+        outputs = "".join(f" Tool {k} said: {v}." for k, v in sorted((tool_outputs or {}).items()))
+        plan.messages = [[_grounded_part(subject, hits, f"{outputs}{unavailable}")]]
     elif "citations" in t:
         plan.messages = [[_citation_part()]]
     elif "file" in t:

@@ -37,6 +37,7 @@ The model's scenario tags (:mod:`.model`) as the Responses API shows them:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .common import (
@@ -56,6 +57,7 @@ from .common import (
 )
 from .conversations_api import ConversationsApi, items_page
 from .http import JsonReply, Request, Router, SseReply
+from .knowledge import Hit, Knowledge
 from .model import Plan, count_tokens, plan_answer
 from .oncall_tools import function_parameters
 from .responses_items import (
@@ -158,6 +160,18 @@ class ResponsesApi:
         self.config = config
         self.state = ResponsesState(config, clock)
         self.conversations = ConversationsApi(self.state)
+        self.knowledge: Knowledge | None = None  # the emulator's vector stores (the file_search tool)
+
+    def _file_search(self, tools: list[dict[str, Any]]) -> Callable[[str], list[Hit] | None] | None:
+        """The request's ``file_search`` tool over its ``vector_store_ids``, when there is one."""
+        tool = next((t for t in tools if t.get("type") == "file_search"), None)
+        if tool is None or self.knowledge is None:
+            return None
+        return self.knowledge.searcher(
+            [str(v) for v in tool.get("vector_store_ids") or []],
+            max_results=int(tool.get("max_num_results") or 10),
+            score_threshold=float((tool.get("ranking_options") or {}).get("score_threshold") or 0.0),
+        )
 
     def register(self, router: Router) -> None:
         router.add("POST", "/v1/responses", self.create)
@@ -284,6 +298,7 @@ class ResponsesApi:
             functions=function_parameters(echo["tools"]),
             tool_outputs=outputs or None,
             model_time=float(self.config.model_time),
+            search=self._file_search(echo["tools"]),
         )
         started = self.state.clock.now()
         rec = ResponseRecord(

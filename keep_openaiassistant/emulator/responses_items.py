@@ -164,8 +164,27 @@ def output_items(
         ]
     parts = [p for message in plan.messages for p in message]
     items: list[dict[str, Any]] = []
-    if any(a.type == "file_citation" for p in parts for a in p.annotations):
-        results: list[dict[str, Any]] = []
+    for query, hits in plan.searches:  # a real file search: the ranked chunks it read
+        items.append(
+            {
+                "type": "file_search_call",
+                "id": long_id("fs"),
+                "status": "completed",
+                "queries": [query],
+                "results": [
+                    {
+                        "file_id": h.file_id,
+                        "filename": h.filename,
+                        "text": h.text,
+                        "score": h.score,
+                        "attributes": dict(h.attributes),
+                    }
+                    for h in hits
+                ],
+            }
+        )
+    if not plan.searches and any(a.type == "file_citation" for p in parts for a in p.annotations):
+        results: list[dict[str, Any]] = []  # the scripted [[citations]]: files that do not exist
         for ann in (a for p in parts for a in p.annotations if a.type == "file_citation"):
             if all(r["file_id"] != ann.file_id for r in results):
                 results.append(
