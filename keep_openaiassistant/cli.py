@@ -3,7 +3,8 @@
     ask PROMPT [--thread-id ID] [--emulator [--emulator-port N]] [--json] [--api A] [--via V]
                [--max-wait-time S] [--additional-instructions TEXT] [--parse-json | --no-parse-json]
                [--structured-output-format JSON|@FILE] [--tool-outputs JSON|@FILE] [--history H] ...
-    emulator [--port N] [--host H] [--model-time S]
+    emulator [--port N] [--host H] [--model-time S] [--knowledge DIR]
+    kb sync DIR | ls | search QUERY | rm PATH...  [--vector-store vs_...|NAME]  (:mod:`.kb.cli`)
     link | unlink [--providers-dir DIR]
     doctor [--no-listing] [--json]
 
@@ -125,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=EMULATOR_PORT, help=f"0 picks a free port (default {EMULATOR_PORT})")
     emu.add_argument("--model-time", type=float, default=0.3, metavar="S", help="seconds a run takes (default 0.3)")
+    emu.add_argument(
+        "--knowledge", type=Path, metavar="DIR", help="load DIR's files into the default assistant's vector store"
+    )
 
     for name, text in (
         ("link", "symlink the provider into Keep's providers folder (source/editable Keep)"),
@@ -140,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
         "--no-listing", action="store_true", help="skip Keep's full provider listing (slow: imports every provider)"
     )
     doc.add_argument("--json", action="store_true", help="the report as JSON")
+    from .kb.cli import add_parser as add_kb_parser  # the knowledge base (kb sync|ls|search|rm)
+
+    add_kb_parser(sub)
     return parser
 
 
@@ -200,7 +207,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         return EXIT_USAGE
     as_json = bool(getattr(args, "json", False))
     _configure_logging(args.verbose, err)
-    handlers = {"ask": _ask, "emulator": _emulator, "link": _link, "unlink": _link, "doctor": _doctor}
+    handlers = {"ask": _ask, "emulator": _emulator, "link": _link, "unlink": _link, "doctor": _doctor, "kb": _kb}
     try:
         return handlers[args.command](args, out, err)
     except UsageError as exc:
@@ -593,6 +600,28 @@ def _ask_via_keep(auth: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(str(exc)) from None
 
 
+# -- the knowledge base ----------------------------------------------------------------------------
+
+
+def _knowledge_line(emu: Any, folder: Path | None) -> str:
+    """The emulator banner's line about the folder loaded with --knowledge ("" without one)."""
+    if folder is None:
+        return ""
+    from .emulator import DEFAULT_ASSISTANT_ID, RUNBOOKS_VECTOR_STORE
+
+    files = emu.knowledge.stores[RUNBOOKS_VECTOR_STORE].files
+    return (
+        f"Knowledge: {len(files)} files of {folder} in vector store {RUNBOOKS_VECTOR_STORE}, searched by "
+        f"{DEFAULT_ASSISTANT_ID} (Responses API: OPENAI_VECTOR_STORE_IDS={RUNBOOKS_VECTOR_STORE}).\n"
+    )
+
+
+def _kb(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .kb.cli import run
+
+    return run(args, out, err, auth=_authentication(args, None))
+
+
 # -- emulator ------------------------------------------------------------------------------------
 
 
@@ -600,7 +629,9 @@ def _emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .emulator import DEFAULT_ASSISTANT_ID, Emulator
 
     try:
-        emu = Emulator(host=args.host, port=args.port, model_time=args.model_time)
+        emu = Emulator(host=args.host, port=args.port, model_time=args.model_time, knowledge=args.knowledge)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise UsageError(f"--knowledge: {exc}. What to do: give a folder of files, e.g. examples/runbooks.") from None
     except OSError as exc:
         hint = ""
         if exc.errno == errno.EADDRINUSE:
@@ -620,7 +651,10 @@ def _emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         f"Try: OPENAI_BASE_URL={url} OPENAI_API_KEY=sk-emulator ASSISTANT_ID={DEFAULT_ASSISTANT_ID} "
         f'keep-openaiassistant ask "Disk full on db-1"\n'
         f"While it runs, `keep-openaiassistant ask {reuse}` asks it: its threads persist, so --thread-id "
-        "continues them.\n" + ("Each request is logged to stderr (-v).\n" if args.verbose else "") + "Ctrl-C stops it.",
+        "continues them.\n"
+        + ("Each request is logged to stderr (-v).\n" if args.verbose else "")
+        + _knowledge_line(emu, args.knowledge)
+        + "Ctrl-C stops it.",
         file=out,
         flush=True,
     )

@@ -47,7 +47,7 @@ for target in "${targets[@]}"; do
   case $target in
     lint) run_lint ;;
     low) run_suite low "${pins_low[@]}" ;;
-    high) run_suite high "${pins_high[@]}" ;;
+    high) EXTRAS=${EXTRAS:-test,seam,mcp} run_suite high "${pins_high[@]}" ;;
     keep) bash .ci/keep-integration.sh ;;
     *) echo "unknown target: $target (lint, low, high or keep)" >&2; exit 2 ;;
   esac

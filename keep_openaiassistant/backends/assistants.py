@@ -133,6 +133,12 @@ class AssistantsBackend(BackendBase):
                     field=field,
                 )
         check_format(question.structured_output_format)
+        if question.tools is not None and question.tools.mcp:
+            raise errors.ConfigurationError(
+                "tools.mcp: hosted MCP servers are a Responses API tool; the Assistants API has none. What to do: use "
+                "api: responses, or declare the MCP server's operations as functions answered by an HTTP endpoint.",
+                field="tools",
+            )
 
     def access_probe(self) -> tuple[str, str]:
         return f"/assistants/{self.settings.assistant_id or ''}", "assistant"

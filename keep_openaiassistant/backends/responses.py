@@ -57,6 +57,7 @@ from typing import Any, NoReturn
 from .. import errors
 from ..question import Question
 from ..results import AskResult, Message, Usage, bound_messages
+from ..tools import mcp
 from ..tools.dispatch import Call, Outcome, awaiting_text, pending_call, toolbox_for
 from ..waiting import Deadline, OutOfTime, follow_stream
 from ..wire import Event, EventStream, Reply, StreamInterrupted
@@ -144,6 +145,12 @@ class _Ask(AskBase):
             output = read_output(response)
             self.usage = add_usage(self.usage, output.usage)
             self._raise_for_status(response, output)
+            if self.toolbox is not None and self.toolbox.tools.mcp:  # what the MCP servers did, what waits
+                mcp.record_calls(self.toolbox, response.get("output") or [])
+                requests = mcp.open_requests(response.get("output") or [])
+                if requests and not output.function_calls:
+                    self.awaiting = mcp.pending(self.toolbox, requests)
+                    return self._awaiting_result(response)
             if not output.function_calls:
                 return self._result(response, output, new=new)
             answered = self._answer_calls(output.function_calls)
@@ -404,29 +411,33 @@ class _Ask(AskBase):
 
     def _approved_items(self) -> list[dict[str, Any]]:
         """An approval step: the thread's open calls, answered (approved ones run, denied ones told so)."""
-        pending = self._open_calls()
-        unknown = sorted(set(self.question.approve or {}) - {c.id for c in pending})
-        if not pending or unknown:
+        items = self._last_items()
+        pending = _open_calls(items)
+        requests = mcp.open_requests(items)
+        unknown = sorted(set(self.question.approve or {}) - {c.id for c in pending} - {r.id for r in requests})
+        if not (pending or requests) or unknown:
             raise errors.ConfigurationError(
-                f"approve names {', '.join(unknown) or 'calls'} that conversation {self.thread_id} does not wait for (its open "
+                f"approve names {', '.join(unknown) or 'calls'} that conversation {self.thread_id} does not wait for "
+                f"(its open "
                 f"calls: {', '.join(c.id for c in pending) or 'none'}). What to do: pass the ids from the stopped "
                 "step's results.pending_calls, on the thread_id it returned.",
                 field="approve",
             )
         assert self.toolbox is not None
-        outcomes = self.toolbox.answer(pending, self.deadline)
-        return request.function_outputs([(o.call.id, o.output) for o in outcomes])
+        answered: list[dict[str, Any]] = []
+        if pending:
+            outcomes = self.toolbox.answer(pending, self.deadline)
+            answered += request.function_outputs([(o.call.id, o.output) for o in outcomes])
+        approvals = self.question.approve or {}
+        answered += mcp.approval_items(requests, approvals)
+        log.info("approvals sent", extra=self.extra(approved=sorted(k for k, v in approvals.items() if v)))
+        return answered
 
-    def _open_calls(self) -> list[Call]:
-        """Function calls of the thread's last response that have no output yet (one GET)."""
+    def _last_items(self) -> list[dict[str, Any]]:
+        """The thread's newest items, oldest first (one GET): where open calls and requests are."""
         listed = self.call("GET", f"/conversations/{self.thread_id}/items", query={"order": "desc", "limit": 20})
         data = list(reversed(listed.data.get("data") or []))
-        answered = {i.get("call_id") for i in data if isinstance(i, dict) and i.get("type") == "function_call_output"}
-        return [
-            Call(str(i.get("call_id")), str(i.get("name")), str(i.get("arguments") or ""))
-            for i in data
-            if isinstance(i, dict) and i.get("type") == "function_call" and i.get("call_id") not in answered
-        ]
+        return [i for i in data if isinstance(i, dict)]
 
     def _awaiting_result(self, response: dict[str, Any]) -> AskResult:
         """Calls wait for a person: the response is complete, its calls open in the thread."""
@@ -546,6 +557,16 @@ class _Ask(AskBase):
 
     def _where(self) -> str:
         return f" (conversation {self.thread_id}, response {self.run_id})"
+
+
+def _open_calls(items: list[dict[str, Any]]) -> list[Call]:
+    """Function calls among ``items`` that have no output yet."""
+    answered = {i.get("call_id") for i in items if i.get("type") == "function_call_output"}
+    return [
+        Call(str(i.get("call_id")), str(i.get("name")), str(i.get("arguments") or ""))
+        for i in items
+        if i.get("type") == "function_call" and i.get("call_id") not in answered
+    ]
 
 
 def _conversation_locked(error: errors.AssistantError) -> bool:

@@ -58,6 +58,7 @@ from .common import (
 from .conversations_api import ConversationsApi, items_page
 from .http import JsonReply, Request, Router, SseReply
 from .knowledge import Hit, Knowledge
+from .mcp_model import mcp_turn
 from .model import Plan, count_tokens, plan_answer
 from .oncall_tools import function_parameters
 from .responses_items import (
@@ -112,8 +113,13 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
             if "container" not in tool:
                 raise missing(f"tools[{i}].container")
             tools.append(dict(tool))
+        elif kind == "mcp":  # a hosted MCP server: the emulator is its client (mcp_model.py)
+            for name in ("server_label", "server_url"):
+                if not isinstance(tool.get(name), str) or not tool[name]:
+                    raise missing(f"tools[{i}].{name}")
+            tools.append({"allowed_tools": None, "headers": None, "require_approval": "always", **tool})
         else:
-            raise invalid_value(f"tools[{i}].type", kind, ("function", "file_search", "code_interpreter"))
+            raise invalid_value(f"tools[{i}].type", kind, ("function", "file_search", "code_interpreter", "mcp"))
     return tools
 
 
@@ -289,6 +295,8 @@ class ResponsesApi:
                     "input",
                 )
             prompt += " [[json]]"
+        mcp = mcp_turn(prompt, echo["tools"], items[last_user + 1 :])
+        outputs.update(mcp.outputs)
         plan = plan_answer(
             prompt,
             turn=max(1, len(users)),
@@ -318,6 +326,8 @@ class ResponsesApi:
             status="queued" if background else "in_progress",
         )
         self._outcome(rec, plan, prompt, history_chars(history) // 4)
+        if mcp.items or mcp.waiting:  # MCP items come first; an open approval request ends the response
+            rec.final_output = mcp.items if mcp.waiting else mcp.items + rec.final_output
         return rec
 
     def _outcome(self, rec: ResponseRecord, plan: Plan, prompt: str, cached: int) -> None:

@@ -20,7 +20,17 @@ from .common import invalid_type, invalid_value, long_id, missing, new_id
 from .model import Part, Plan, strip_tags
 
 MESSAGE_ROLES = ("assistant", "system", "developer", "user")
-_INPUT_TYPES = ("message", "function_call_output", "function_call", "file_search_call", "code_interpreter_call")
+_INPUT_TYPES = (
+    "message",
+    "function_call_output",
+    "function_call",
+    "file_search_call",
+    "code_interpreter_call",
+    "mcp_list_tools",
+    "mcp_call",
+    "mcp_approval_request",
+    "mcp_approval_response",
+)
 
 
 def _content_parts(role: str, content: Any, param: str) -> list[dict[str, Any]]:
@@ -76,6 +86,12 @@ def normalize_item(item: Any, param: str) -> dict[str, Any]:
             "output": item["output"],
             "status": "completed",
         }
+    if kind == "mcp_approval_response":
+        if not isinstance(item.get("approval_request_id"), str):
+            raise missing(f"{param}.approval_request_id")
+        if not isinstance(item.get("approve"), bool):
+            raise invalid_type(f"{param}.approve", "a boolean", item.get("approve"))
+        return {"type": kind, "id": item.get("id") or long_id("mcpa"), **item}
     required = {"function_call": ("call_id", "name", "arguments")}.get(kind, ())
     for field in required:
         if not isinstance(item.get(field), str):

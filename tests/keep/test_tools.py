@@ -50,7 +50,8 @@ workflow:
                   type: mock
                   config: ops_logs
                   with:
-                    command_output: "{{ alert.name }}: 3 errors in ${args.service}, last ${args.since_minutes} min, level ${args.level}"
+                    command_output: "{{ alert.name }}: 3 errors in ${args.service}, last ${args.since_minutes} min, \\
+                      level ${args.level}"
               - name: lookup_owner
                 parameters: %(lookup_owner)s
                 provider:
