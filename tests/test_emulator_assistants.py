@@ -265,7 +265,8 @@ def test_requires_action_then_submit_tool_outputs_and_poll_completes_with_the_ou
     run = ask(client, "disk alert [[tool:get_disk_usage]]")
     assert run.status == "requires_action" and run.required_action is not None
     call = run.required_action.submit_tool_outputs.tool_calls[0]
-    assert call.function.name == "get_disk_usage" and json.loads(call.function.arguments)["alert"] == "disk alert"
+    # The arguments are an instance of the function's schema (get_disk_usage: host, mount).
+    assert call.function.name == "get_disk_usage" and json.loads(call.function.arguments)["host"] == "disk alert"
 
     done = client.beta.threads.runs.submit_tool_outputs_and_poll(
         run_id=run.id,

@@ -394,7 +394,7 @@ def test_function_call_round_trip_with_previous_response_id(client: openai.OpenA
     (call,) = first["output"]
     assert first["status"] == "completed"
     assert call["type"] == "function_call" and call["name"] == "lookup_owner" and call["status"] == "completed"
-    assert json.loads(call["arguments"])["alert"] == "Who owns db-1?"
+    assert json.loads(call["arguments"]) == {}  # an instance of its schema: no properties
     second = create(
         client,
         [{"type": "function_call_output", "call_id": call["call_id"], "output": "team-storage"}],
@@ -431,7 +431,7 @@ def test_streamed_function_calls_carry_their_arguments(emulator: Emulator) -> No
         "response.completed",
     ]
     done = events[4][1]
-    assert done["name"] == "ping" and json.loads(done["arguments"])["alert"] == "Check"
+    assert done["name"] == "ping" and json.loads(done["arguments"]) == {}
     assert events[5][1]["item"]["arguments"] == done["arguments"]
 
 
