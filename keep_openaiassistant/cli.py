@@ -640,6 +640,13 @@ def _emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 f"{EMULATOR_PORT}) holds it: stop it, or pick another port with --port N (--port 0: any free port)."
             )
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}.{hint}") from None
+    # Ctrl-C (SIGINT) and SIGTERM (docker stop) both stop it. Both handlers are set here, before
+    # the banner announces the server (a signal sent as soon as it is read must find them): a
+    # process started in the background by a shell inherits SIGINT *ignored*, and Python then
+    # never raises KeyboardInterrupt. The wait is timed because a signal the kernel hands to
+    # another thread only runs its handler when the main thread next executes bytecode.
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     emu.start()
     url = emu.base_url
     port = int(emu.url.rsplit(":", 1)[1])
@@ -658,12 +665,6 @@ def _emulator(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         file=out,
         flush=True,
     )
-    # Ctrl-C (SIGINT) and SIGTERM (docker stop) both stop it. Both handlers are set here: a
-    # process started in the background by a shell inherits SIGINT *ignored*, and Python then
-    # never raises KeyboardInterrupt. The wait is timed because a signal the kernel hands to
-    # another thread only runs its handler when the main thread next executes bytecode.
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stop.wait(0.2):
             pass
