@@ -294,6 +294,7 @@ def test_default_assistant_declares_the_oncall_functions_and_hosted_tools(client
         "lookup_owner",
         "page_oncall",
         "recent_deploys",
+        "restart_service",
     }
     params = functions["get_metrics"].parameters or {}
     assert (
