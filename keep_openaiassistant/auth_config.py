@@ -21,6 +21,7 @@ from typing import Any
 import pydantic
 import pydantic.dataclasses
 
+from . import options
 from .errors import ConfigurationError
 from .settings import API_CHOICES, DEFAULT_MODEL, Settings, split_ids
 
@@ -144,6 +145,159 @@ class OpenaiassistantProviderAuthConfig:
             "type": "switch",
         },
     )
+    # -- Responses options of the profile (keep_openaiassistant/options.py; docs/responses.md):
+    # each sent only when set. Text fields, like the rest of the form, parsed in to_settings.
+    reasoning_effort: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Reasoning effort",
+            "sensitive": False,
+            "hint": "How hard a reasoning model thinks (a step may override it). Empty: the model's default",
+            "type": "select",
+            "options": list(options.REASONING_EFFORTS),
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    max_output_tokens: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Max output tokens",
+            "sensitive": False,
+            "hint": "Upper bound of each response's output, reasoning included (at least 16; a step may override it)",
+            "placeholder": "4000",
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    max_tool_calls: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Max built-in tool calls",
+            "sensitive": False,
+            "hint": "At most this many file search / code interpreter calls per response",
+            "placeholder": "8",
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    service_tier: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Service tier",
+            "sensitive": False,
+            "hint": "Processing tier: priority for incidents, flex for cheap batch work. Empty: the project's",
+            "type": "select",
+            "options": list(options.SERVICE_TIERS),
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    prompt_cache_key: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Prompt cache key",
+            "sensitive": False,
+            "hint": "Requests with the same key share the prompt cache (the long instructions are read once)",
+            "placeholder": "oncall-triage",
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    truncation: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Truncation",
+            "sensitive": False,
+            "hint": "auto: a thread that outgrows the context window drops its oldest items instead of failing "
+            "the step (the result says so). Empty or disabled: the step fails",
+            "type": "select",
+            "options": list(options.TRUNCATIONS),
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    compact_threshold: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Compaction threshold (tokens)",
+            "sensitive": False,
+            "hint": "The server compacts a long thread once its context reaches this many tokens (at least 1000)",
+            "placeholder": "200000",
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    include: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Include",
+            "sensitive": False,
+            "hint": "Comma-separated extra output, e.g. code_interpreter_call.outputs (file search results are "
+            "always included with a knowledge base)",
+            "placeholder": "code_interpreter_call.outputs",
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    safety_identifier: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Safety identifier",
+            "sensitive": False,
+            "hint": "A stable, hashed id of who uses this assistant (at most 64 characters), for OpenAI's abuse checks",
+            "placeholder": "keep-oncall",
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    metadata: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Response metadata",
+            "sensitive": False,
+            "hint": "A JSON object of string values stored with every response (at most 16 pairs)",
+            "placeholder": '{"team": "sre"}',
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    extra_body: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "Extra request fields",
+            "sensitive": False,
+            "hint": "A JSON object merged into every POST /responses: options this form does not name yet",
+            "placeholder": '{"prompt_cache_retention": "24h"}',
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
+    thread_mode: str = dataclasses.field(
+        default="auto",
+        metadata={
+            "required": False,
+            "description": "Threads",
+            "sensitive": False,
+            "hint": "auto: conversations where the server has the Conversations API, else responses chained with "
+            "previous_response_id (thread_id is then the last response id)",
+            "type": "select",
+            "options": list(options.THREAD_MODES),
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
 
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(OpenaiassistantProviderAuthConfig))
@@ -230,7 +384,34 @@ def to_settings(auth: OpenaiassistantProviderAuthConfig) -> Settings:
         instructions=_text(auth.instructions),
         vector_store_ids=split_ids(auth.vector_store_ids),
         code_interpreter=bool(auth.code_interpreter),
+        **responses_options(auth),
     )
+
+
+def responses_options(auth: OpenaiassistantProviderAuthConfig) -> dict[str, Any]:
+    """The form's Responses options as Settings values: text parsed, or ConfigurationError naming the field."""
+    metadata = options.parse_object("metadata", _text(auth.metadata))
+    extra_body = options.parse_object("extra_body", _text(auth.extra_body))
+    return {
+        "reasoning_effort": options.parse_choice("reasoning_effort", auth.reasoning_effort, options.REASONING_EFFORTS),
+        "max_output_tokens": options.parse_int(
+            "max_output_tokens", auth.max_output_tokens, minimum=options.MIN_OUTPUT_TOKENS
+        ),
+        "max_tool_calls": options.parse_int("max_tool_calls", auth.max_tool_calls, minimum=0),
+        "service_tier": options.parse_choice("service_tier", auth.service_tier, options.SERVICE_TIERS),
+        "prompt_cache_key": options.parse_identifier("prompt_cache_key", auth.prompt_cache_key),
+        "truncation": options.parse_choice("truncation", auth.truncation, options.TRUNCATIONS),
+        "compact_threshold": options.parse_int(
+            "compact_threshold", auth.compact_threshold, minimum=options.MIN_COMPACT_THRESHOLD
+        ),
+        "include": options.parse_include(_text(auth.include)),
+        "safety_identifier": options.parse_identifier(
+            "safety_identifier", auth.safety_identifier, max_length=options.MAX_SAFETY_IDENTIFIER
+        ),
+        "metadata": metadata,
+        "extra_body": extra_body,
+        "thread_mode": options.parse_choice("thread_mode", auth.thread_mode, options.THREAD_MODES) or "auto",
+    }
 
 
 def settings_from_authentication(authentication: Mapping[str, Any] | None) -> Settings:

@@ -72,6 +72,8 @@ class Assistant:
         tools: Any = None,
         approve: Mapping[str, bool] | None = None,
         provider_runner: ProviderRunner | None = None,
+        reasoning_effort: str | None = None,
+        max_output_tokens: int | None = None,
     ) -> AskResult:
         """Ask one question and wait at most ``max_wait_time`` seconds, every request included.
 
@@ -81,7 +83,8 @@ class Assistant:
         ``tools``: the step's functions (docs/tools.md; a ToolSet or its YAML/JSON form),
         ``tool_outputs`` joining them as values; ``approve``: decisions on calls a previous
         step left pending (``status: requires_approval``), by call id; ``provider_runner``: runs
-        Keep provider queries (the Keep adapter's).
+        Keep provider queries (the Keep adapter's). ``reasoning_effort`` and
+        ``max_output_tokens`` override the profile's for this step (Responses backend).
         """
         if self._closed:
             raise ConfigurationError("This Assistant is closed: create a new one.")
@@ -97,6 +100,8 @@ class Assistant:
             tools=tools if isinstance(tools, ToolSet) else parse_tools(tools, tool_outputs=tool_outputs or None),
             approve=dict(approve) if approve else None,
             provider_runner=provider_runner,
+            reasoning_effort=reasoning_effort or None,
+            max_output_tokens=max_output_tokens,
         )
         deadline = Deadline(max_wait_time, clock=self._clock, sleep=self._sleep)
         return self.backend.ask(question, deadline)

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from . import options
 from .errors import ConfigurationError
 from .question import DEFAULT_MAX_WAIT_TIME, HISTORY_CHOICES, History
 from .tools.spec import parse_tools
@@ -105,6 +106,18 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Decisions on calls a previous step left pending (status requires_approval), by call id: true runs the call, "
         "false denies it; with thread_id and the same tools, the run goes on where it stopped (no prompt needed).",
     ),
+    Parameter(
+        "reasoning_effort",
+        "string",
+        "Responses API: how hard a reasoning model thinks for this step (none, minimal, low, medium, high, xhigh, "
+        "max); absent: the profile's.",
+    ),
+    Parameter(
+        "max_output_tokens",
+        "number",
+        "Responses API: at most this many output tokens (reasoning included, at least 16) for each response of this "
+        "step; absent: the profile's.",
+    ),
 )
 BY_NAME: dict[str, Parameter] = {p.name: p for p in PARAMETERS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
@@ -129,6 +142,12 @@ def coerce_step(**values: Any) -> dict[str, Any]:
         "history": coerce_history(get("history")),
         "tools": coerce_tools(get("tools")),
         "approve": coerce_approve(get("approve")),
+        "reasoning_effort": options.parse_choice(
+            "reasoning_effort", get("reasoning_effort"), options.REASONING_EFFORTS
+        ),
+        "max_output_tokens": options.parse_int(
+            "max_output_tokens", get("max_output_tokens"), minimum=options.MIN_OUTPUT_TOKENS
+        ),
     }
 
 
@@ -337,8 +356,17 @@ def _approval_only(values: Mapping[str, Any]) -> bool:
     return _is_absent(values.get("prompt")) and not _is_absent(values.get("approve"))
 
 
+def _decision(part: str) -> tuple[str, Any]:
+    call_id, _, decision = part.strip().partition("=")
+    return call_id.strip(), decision.strip() or True
+
+
 def coerce_approve(value: Any) -> dict[str, bool] | None:
-    """``{call_id: true|false}`` (YAML or JSON; Keep renders booleans to strings)."""
+    """``{call_id: true|false}`` (YAML or JSON; Keep renders booleans to strings), or the text a
+    stopped step's ``pending_call_ids`` gives: ``"call_a,call_b"`` approves both (``call_b=false``
+    denies one)."""
+    if isinstance(value, str) and value.strip() and not value.strip().startswith("{"):
+        value = dict(_decision(part) for part in value.split(",") if part.strip())
     fmt = _mapping("approve", value, '{"call_abc123": true}')
     if not fmt:
         return None

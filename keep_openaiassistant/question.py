@@ -36,6 +36,9 @@ class Question:
     # "full": the result's ``messages`` hold the thread's history (one more request on a
     # continued thread); "none": only this turn, no extra request.
     history: History = "full"
+    # Responses options this step overrides (the profile's otherwise); see options.py.
+    reasoning_effort: str | None = None
+    max_output_tokens: int | None = None
     # The step's tools (tools/: declarations, bounds; tool_outputs merged in as values).
     tools: ToolSet | None = None
     # Decisions on calls pending approval, by call id: the run goes on where it stopped.

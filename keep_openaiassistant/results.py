@@ -13,11 +13,43 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Usage:
-    """Token usage of this run (Responses' input/output tokens are mapped to these names)."""
+    """Token usage of the step: every request it made (function-call rounds included), summed.
+
+    ``prompt_tokens``/``completion_tokens``/``total_tokens`` are the contract's names (the
+    Assistants API's); the Responses API's ``input_tokens``/``output_tokens`` are the same
+    counts under its own names, with the details it reports (zero where a server does not):
+    input tokens read from the prompt cache, written to it, and output tokens spent reasoning.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    #: How many responses (or runs) the counts add up.
+    requests: int = 0
+
+    def plus(self, other: Usage) -> Usage:
+        """Both usages summed, field by field."""
+        return Usage(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in dataclasses.fields(Usage)})
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the server did to fit a long thread into the model's context window (Responses).
+
+    ``truncation``: the mode the server applied (``auto``: it may drop the oldest items;
+    ``disabled``; "" when it did not say). ``truncated``: the thread outgrew the window and the
+    step went on with ``truncation: auto`` (the server dropped its oldest items). ``compacted``:
+    the server compacted the thread (a ``compaction`` item in the output).
+    """
+
+    truncation: str = ""
+    truncated: bool = False
+    compacted: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +100,7 @@ class AskResult:
     pending_calls: tuple[dict[str, Any], ...] = ()
     assistant_id: str = ""
     model: str = ""
+    context: Context = field(default_factory=Context)
 
     def to_dict(self) -> dict[str, Any]:
         """The step result of the contract: plain JSON types only."""
@@ -85,8 +118,12 @@ class AskResult:
             "files": list(self.files),
             "tool_calls": [dict(c) for c in self.tool_calls],
             "pending_calls": [dict(c) for c in self.pending_calls],
+            # The ids waiting for a person, comma-separated: what a later step's ``approve`` takes as it is
+            # (Keep's enrich_alert can store a string on the alert, not an item of a list).
+            "pending_call_ids": ",".join(str(c["id"]) for c in self.pending_calls if c.get("needs_approval")),
             "assistant_id": self.assistant_id,
             "model": self.model,
+            "context": dataclasses.asdict(self.context),
         }
 
 

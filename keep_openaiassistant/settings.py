@@ -6,12 +6,17 @@ config, the CLI from environment variables, tests directly.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from . import options
 from .errors import ConfigurationError
 
 API_CHOICES = ("auto", "responses", "assistants")
-DEFAULT_MODEL = "gpt-4.1-mini"
+# Not on OpenAI's deprecations list (gpt-4.1*, gpt-4o*, gpt-5, gpt-5-mini/nano are scheduled to
+# shut down); the install check names GET /models when a server does not know it.
+DEFAULT_MODEL = "gpt-5.4-mini"
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,21 @@ class Settings:
     instructions: str | None = None
     vector_store_ids: tuple[str, ...] = ()
     code_interpreter: bool = False
+    # Responses options of the profile (keep_openaiassistant.options), each sent only when set;
+    # a step may override reasoning_effort and max_output_tokens.
+    reasoning_effort: str | None = None
+    max_output_tokens: int | None = None
+    max_tool_calls: int | None = None
+    service_tier: str | None = None
+    prompt_cache_key: str | None = None
+    truncation: str | None = None
+    compact_threshold: int | None = None
+    include: tuple[str, ...] = ()
+    safety_identifier: str | None = None
+    metadata: Mapping[str, str] | None = field(default=None, hash=False)
+    extra_body: Mapping[str, Any] | None = field(default=None, hash=False)
+    # auto | conversations | previous_response_id (servers without the Conversations API).
+    thread_mode: str = "auto"
     # Transport knobs (not in Keep's form; sensible for an incident tool). Retries happen
     # within the step's deadline (keep_openaiassistant.waiting), never past it.
     max_retries: int = 2
@@ -78,10 +98,31 @@ class Settings:
                     "give a comma-separated list of vs_... ids.",
                     field="vector_store_ids",
                 )
+        self._check_options()
         if self.base_url and not self.base_url.startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url {self.base_url!r} is not an http(s) URL, e.g. https://api.openai.com/v1.",
                 field="base_url",
+            )
+
+    def _check_options(self) -> None:
+        """The Responses options' values, each with a message naming the field."""
+        options.parse_choice("reasoning_effort", self.reasoning_effort, options.REASONING_EFFORTS)
+        options.parse_int("max_output_tokens", self.max_output_tokens, minimum=options.MIN_OUTPUT_TOKENS)
+        options.parse_int("max_tool_calls", self.max_tool_calls, minimum=0)
+        options.parse_choice("service_tier", self.service_tier, options.SERVICE_TIERS)
+        options.parse_identifier("prompt_cache_key", self.prompt_cache_key)
+        options.parse_choice("truncation", self.truncation, options.TRUNCATIONS)
+        options.parse_int("compact_threshold", self.compact_threshold, minimum=options.MIN_COMPACT_THRESHOLD)
+        options.parse_include(self.include)
+        options.parse_identifier("safety_identifier", self.safety_identifier, max_length=options.MAX_SAFETY_IDENTIFIER)
+        if self.metadata is not None:
+            options.check_metadata(self.metadata)
+        if self.extra_body is not None:
+            options.check_extra_body(self.extra_body)
+        if options.parse_choice("thread_mode", self.thread_mode, options.THREAD_MODES) is None:
+            raise ConfigurationError(
+                f"thread_mode must be one of {', '.join(options.THREAD_MODES)}.", field="thread_mode"
             )
 
 

@@ -414,7 +414,7 @@ RUN_ID = "run_hostile"
 MESSAGE_ID = "msg_hostile"
 CONVERSATION_ID = "conv_hostile"
 RESPONSE_ID = "resp_hostile"
-MODEL = "gpt-4.1-mini"
+MODEL = "gpt-5.4-mini"
 USAGE = {"prompt_tokens": 12, "completion_tokens": 34, "total_tokens": 46}
 
 

@@ -29,15 +29,33 @@ CONTRACT_FIELDS = (
     "vector_store_ids",
     "code_interpreter",
 )
+# The Responses options of the profile (issue 13), grouped with it in the "responses api" tab.
+RESPONSES_OPTIONS = (
+    "reasoning_effort",
+    "max_output_tokens",
+    "max_tool_calls",
+    "service_tier",
+    "prompt_cache_key",
+    "truncation",
+    "compact_threshold",
+    "include",
+    "safety_identifier",
+    "metadata",
+    "extra_body",
+    "thread_mode",
+)
 
 
 def test_every_contract_field_is_in_the_form() -> None:
-    assert FIELD_NAMES == CONTRACT_FIELDS
+    assert FIELD_NAMES == CONTRACT_FIELDS + RESPONSES_OPTIONS
 
 
 def test_it_is_a_dataclass_keep_can_read() -> None:
     # Keep's listing calls dataclasses.fields() on the class itself.
-    assert [f.name for f in dataclasses.fields(OpenaiassistantProviderAuthConfig)] == list(CONTRACT_FIELDS)
+    assert [f.name for f in dataclasses.fields(OpenaiassistantProviderAuthConfig)] == [
+        *CONTRACT_FIELDS,
+        *RESPONSES_OPTIONS,
+    ]
 
 
 def test_every_field_has_the_metadata_keeps_ui_reads() -> None:
@@ -77,6 +95,7 @@ def test_the_profile_fields_are_grouped_in_tabs() -> None:
         "assistant_id": ("assistant profile", "assistants api"),
         "model": ("assistant profile", "responses api"),
         "instructions": ("assistant profile", "responses api"),
+        **{n: ("assistant profile", "responses api") for n in RESPONSES_OPTIONS},
     }
 
 
@@ -127,7 +146,7 @@ def test_settings_from_a_full_form() -> None:
 
 def test_auto_picks_the_backend_from_the_assistant_id() -> None:
     assert settings_from_authentication({"api_key": "k", "assistant_id": "asst_1"}).backend == "assistants"
-    assert settings_from_authentication({"api_key": "k", "model": "gpt-4.1"}).backend == "responses"
+    assert settings_from_authentication({"api_key": "k", "model": "gpt-5.4"}).backend == "responses"
 
 
 def test_the_secret_never_appears_in_repr() -> None:

@@ -78,7 +78,7 @@ def test_refuse_stream_switch_answers_400_to_streamed_requests_only() -> None:
         assert control.configure(refuse_stream=True)["refuse_stream"] is True
         request = urllib.request.Request(
             emu.base_url + "/responses",
-            data=json.dumps({"model": "gpt-4.1-mini", "input": "hi", "stream": True}).encode(),
+            data=json.dumps({"model": "gpt-5.4-mini", "input": "hi", "stream": True}).encode(),
             headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"},
         )
         with pytest.raises(urllib.error.HTTPError) as refused:

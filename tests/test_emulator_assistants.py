@@ -464,7 +464,7 @@ def test_every_reply_and_stream_event_matches_the_openapi_spec(emu: Emulator, cl
         spec.check_response(request.method, request.path, status, body)
     )
     assistant = client.beta.assistants.create(
-        model="gpt-4o", name="triage", tools=[{"type": "function", "function": {"name": "lookup_owner"}}]
+        model="gpt-5.4", name="triage", tools=[{"type": "function", "function": {"name": "lookup_owner"}}]
     )
     client.beta.assistants.list()
     for tag in (
@@ -599,7 +599,7 @@ def test_run_replies_carry_the_poll_after_header(client: openai.OpenAI) -> None:
 
 
 def test_assistants_can_be_created_listed_and_used(client: openai.OpenAI) -> None:
-    made = client.beta.assistants.create(model="gpt-4o", name="db helper", instructions="Answer briefly.")
+    made = client.beta.assistants.create(model="gpt-5.4", name="db helper", instructions="Answer briefly.")
 
     listed = [a.id for a in client.beta.assistants.list(order="asc")]
     run = client.beta.threads.create_and_run_poll(
@@ -607,7 +607,7 @@ def test_assistants_can_be_created_listed_and_used(client: openai.OpenAI) -> Non
     )
 
     assert listed == [DEFAULT_ASSISTANT_ID, made.id]
-    assert run.status == "completed" and run.model == "gpt-4o" and run.instructions == "Answer briefly."
+    assert run.status == "completed" and run.model == "gpt-5.4" and run.instructions == "Answer briefly."
 
 
 def test_thread_metadata_can_be_modified_and_the_thread_deleted(client: openai.OpenAI) -> None:
@@ -645,7 +645,7 @@ def test_the_default_assistant_cannot_be_deleted(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
         client.beta.assistants.delete(DEFAULT_ASSISTANT_ID)
 
-    assert client.beta.assistants.retrieve(DEFAULT_ASSISTANT_ID).model == "gpt-4.1-mini"
+    assert client.beta.assistants.retrieve(DEFAULT_ASSISTANT_ID).model == "gpt-5.4-mini"
 
 
 def test_unknown_request_fields_are_refused_like_openai(client: openai.OpenAI) -> None:

@@ -80,7 +80,7 @@ def test_both_apis_read_the_one_injected_clock(emu: Emulator, now: list[float]) 
 
 
 def test_a_response_completes_at_its_finish_time_on_the_injected_clock(emu: Emulator, now: list[float]) -> None:
-    _, created = call(emu, "POST", "/responses", {"model": "gpt-4.1-mini", "input": "Disk full", "background": True})
+    _, created = call(emu, "POST", "/responses", {"model": "gpt-5.4-mini", "input": "Disk full", "background": True})
     now[0] += 60  # polled long after it finished
 
     _, done = call(emu, "GET", f"/responses/{created['id']}")
@@ -106,7 +106,7 @@ class FakeTime:
 def test_the_injected_sleep_drives_a_blocking_response_and_a_streamed_run() -> None:
     fake = FakeTime()
     with Emulator(model_time=30.0, clock=fake.clock, sleep=fake.sleep) as emu:
-        _, response = call(emu, "POST", "/responses", {"model": "gpt-4.1-mini", "input": "Disk full"})
+        _, response = call(emu, "POST", "/responses", {"model": "gpt-5.4-mini", "input": "Disk full"})
         waited_for_response = fake.slept
         thread = {"messages": [{"role": "user", "content": "Disk full"}]}
         status, _ = call_sse(emu, "/threads/runs", {"assistant_id": "asst_emulator", "thread": thread, "stream": True})

@@ -23,7 +23,7 @@ import pytest
 from keep_openaiassistant.emulator import Emulator
 from keep_openaiassistant.emulator.common import text_chunks
 
-MODEL = "gpt-4.1-mini"
+MODEL = "gpt-5.4-mini"
 LOCKED = "Another process is currently operating on this conversation. Please retry in a few seconds."
 
 

@@ -46,7 +46,7 @@ def test_checker_narrows_a_union_to_the_branch_the_discriminator_names(spec: Ope
 
 def test_checker_rejects_unknown_request_parameters(spec: OpenAPISpec) -> None:
     body = {
-        "model": "gpt-4.1-mini",
+        "model": "gpt-5.4-mini",
         "input": [{"type": "function_call_output", "call_id": "c", "output": "ok", "name": 1}],
         "tools": [{"type": "function", "name": "f", "parameters": {}, "strict": True, "zzz": 1}],
         "assistant_id": "asst_1",

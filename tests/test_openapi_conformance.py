@@ -165,7 +165,7 @@ def test_assistant_and_thread_objects_conform(raw: Raw, recorder: Recorder, spec
         "POST",
         "/assistants",
         {
-            "model": "gpt-4.1-mini",
+            "model": "gpt-5.4-mini",
             "name": "triage",
             "instructions": "Be brief.",
             "tools": [{"type": "code_interpreter"}],
@@ -388,7 +388,7 @@ def _response_body(prompt: str, **extra: Any) -> dict[str, Any]:
         {"type": "code_interpreter", "container": {"type": "auto"}},
     ]
     return {
-        "model": "gpt-4.1-mini",
+        "model": "gpt-5.4-mini",
         "instructions": "You are the on-call assistant.",
         "input": f"Disk full on db-1 {prompt}",
         "tools": tools,
@@ -409,7 +409,7 @@ def test_responses_replies_conform(prompt: str, raw: Raw, recorder: Recorder, sp
         resp = raw.ok(
             "POST",
             "/responses",
-            {"model": "gpt-4.1-mini", "conversation": conv["id"], "input": outputs, "tools": RESPONSE_FUNCTIONS},
+            {"model": "gpt-5.4-mini", "conversation": conv["id"], "input": outputs, "tools": RESPONSE_FUNCTIONS},
         )
         assert resp["status"] == "completed", resp
     # previous_response_id chaining, the other way to continue.
@@ -417,7 +417,7 @@ def test_responses_replies_conform(prompt: str, raw: Raw, recorder: Recorder, sp
         "POST",
         "/responses",
         {
-            "model": "gpt-4.1-mini",
+            "model": "gpt-5.4-mini",
             "previous_response_id": resp["id"],
             "input": "And now? Answer in JSON.",
             "text": {"format": {"type": "json_object"}},
@@ -473,7 +473,7 @@ def test_responses_background_cancel_and_resume_conform(raw: Raw, recorder: Reco
         "POST",
         "/responses",
         {
-            "model": "gpt-4.1-mini",
+            "model": "gpt-5.4-mini",
             "input": "Disk full",
             "text": {"format": structured},
             "store": True,
@@ -519,12 +519,12 @@ def test_responses_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Open
         raw.call(
             "POST",
             "/responses",
-            {"model": "gpt-4.1-mini", "input": "x", "conversation": conv["id"], "previous_response_id": busy["id"]},
+            {"model": "gpt-5.4-mini", "input": "x", "conversation": conv["id"], "previous_response_id": busy["id"]},
         )[0],
-        raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "conversation": conv["id"]})[
+        raw.call("POST", "/responses", {"model": "gpt-5.4-mini", "input": "x", "conversation": conv["id"]})[
             0
         ],  # conversation_locked
-        raw.call("POST", "/responses", {"model": "gpt-4.1-mini", "input": "x", "tools": [{"type": "nope"}]})[0],
+        raw.call("POST", "/responses", {"model": "gpt-5.4-mini", "input": "x", "tools": [{"type": "nope"}]})[0],
         raw.call("GET", "/responses/resp_missing", key="bad-key")[0],
     ]
     raw.ok("POST", f"/responses/{busy['id']}/cancel")
@@ -534,16 +534,16 @@ def test_responses_error_bodies_conform(raw: Raw, recorder: Recorder, spec: Open
 
 def test_emulator_calls_only_functions_the_request_declares(raw: Raw) -> None:
     """[[tool:NAME]] calls NAME only when a function tool NAME is in force; otherwise the model answers."""
-    bare = raw.ok("POST", "/responses", {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]"})
+    bare = raw.ok("POST", "/responses", {"model": "gpt-5.4-mini", "input": "CPU high [[tool:get_metrics]]"})
     other = raw.ok(
         "POST",
         "/responses",
-        {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS[1:]},
+        {"model": "gpt-5.4-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS[1:]},
     )
     declared = raw.ok(
         "POST",
         "/responses",
-        {"model": "gpt-4.1-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS},
+        {"model": "gpt-5.4-mini", "input": "CPU high [[tool:get_metrics]]", "tools": RESPONSE_FUNCTIONS},
     )
     runs = [
         # The default assistant declares get_metrics but not restart_host.
@@ -665,7 +665,7 @@ def _profile(api: str, raw: Raw) -> dict[str, Any]:
     the assistant object, so one is created with the functions the scenarios call."""
     if api == "responses":
         return {
-            "model": "gpt-4.1-mini",
+            "model": "gpt-5.4-mini",
             "instructions": "You are the on-call assistant.",
             "vector_store_ids": ("vs_runbooks",),
             "code_interpreter": True,
@@ -674,7 +674,7 @@ def _profile(api: str, raw: Raw) -> dict[str, Any]:
         "POST",
         "/assistants",
         {
-            "model": "gpt-4.1-mini",
+            "model": "gpt-5.4-mini",
             "name": "triage",
             "instructions": "You are the on-call assistant.",
             "tools": [*ASSISTANT_FUNCTIONS, {"type": "code_interpreter"}],
@@ -741,3 +741,123 @@ def test_engine_requests_conform_check_access(
 ) -> None:
     make_assistant(engine_api, **_profile(engine_api, raw)).check_access()
     assert_requests_conform(recorder, spec, min_requests=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Responses options (issue 13): every request of every option, and the replies they shape
+
+RESPONSES_OPTIONS: dict[str, Any] = {
+    "reasoning_effort": "xhigh",
+    "max_output_tokens": 4000,
+    "max_tool_calls": 4,
+    "service_tier": "flex",
+    "prompt_cache_key": "oncall-triage",
+    "truncation": "auto",
+    "compact_threshold": 1000,
+    "include": ("code_interpreter_call.outputs", "reasoning.encrypted_content", "message.output_text.logprobs"),
+    "safety_identifier": "team-sre",
+    "metadata": {"team": "sre", "service": "db"},
+    "extra_body": {"prompt_cache_retention": "24h", "top_p": 0.9},
+}
+
+
+@pytest.fixture
+def small_context(emulator: Emulator) -> Iterator[Callable[[int], None]]:
+    """A context window a few turns outgrow, so truncation happens (settable in the test)."""
+
+    def set_window(tokens: int) -> None:
+        emulator.config.context_window = tokens
+
+    set_window(400)
+    try:
+        yield set_window
+    finally:
+        set_window(128_000)
+
+
+@pytest.fixture
+def no_conversations(emulator: Emulator, request: pytest.FixtureRequest) -> Iterator[bool]:
+    off = bool(getattr(request, "param", False))
+    emulator.config.conversations = not off
+    try:
+        yield off
+    finally:
+        emulator.config.conversations = True
+
+
+@pytest.mark.parametrize("no_conversations", [False, True], indirect=True, ids=["conversations", "chained"])
+@pytest.mark.parametrize("option", sorted(RESPONSES_OPTIONS))
+def test_engine_requests_conform_each_responses_option(
+    option: str,
+    no_conversations: bool,
+    small_context: Callable[[int], None],
+    make_assistant: Callable[..., Any],
+    raw: Raw,
+    recorder: Recorder,
+    spec: OpenAPISpec,
+) -> None:
+    if not _engine_backend_landed("responses"):
+        pytest.skip("the responses backend has not landed yet")
+    profile = {**_profile("responses", raw), "truncation": "auto", option: RESPONSES_OPTIONS[option]}
+    assistant = make_assistant("responses", **profile)
+    thread = assistant.ask("Disk full on db-1 [[citations]]").thread_id
+    if option == "compact_threshold":  # the window fits; the threshold is passed
+        small_context(128_000)
+    compacted = truncated = False
+    for i in range(4):  # long enough to be truncated or compacted
+        result = assistant.ask(f"Update {i}: {'log line ' * 120}", thread_id=thread, max_output_tokens=2000)
+        thread = result.thread_id
+        compacted, truncated = compacted or result.context.compacted, truncated or result.context.truncated
+    assert compacted if option == "compact_threshold" else truncated
+    assistant.ask(
+        "CPU [[tool:get_metrics]]", thread_id=thread, tool_outputs={"get_metrics": "97%"}, reasoning_effort="low"
+    )
+    sent = [e.request_body for e in recorder.requests() if e.method == "POST" and e.path == "/v1/responses"]
+    kinds = [("previous_response_id" in b, "conversation" in b) for b in sent]
+    assert (True, True) not in kinds
+    assert kinds.count((False, False)) == (1 if no_conversations else 0), "only a new chain's first response"
+    assert_requests_conform(recorder, spec, min_requests=6)
+
+
+def test_responses_option_replies_conform(raw: Raw, recorder: Recorder, spec: OpenAPISpec) -> None:
+    """Reasoning, tiers, cache keys and a compaction item, as the emulator answers them."""
+    base = {"model": "gpt-5.4-mini", "store": True}
+    first = raw.ok(
+        "POST",
+        "/responses",
+        {
+            **base,
+            "input": "Disk full " + "log line " * 600,
+            "reasoning": {"effort": "max"},
+            "service_tier": "fast",
+            "prompt_cache_key": "k",
+            "safety_identifier": "s",
+            "truncation": "auto",
+            "max_tool_calls": 2,
+        },
+    )
+    assert first["usage"]["output_tokens_details"]["reasoning_tokens"] == 512 and first["service_tier"] == "priority"
+    compacted = raw.ok(
+        "POST",
+        "/responses",
+        {
+            **base,
+            "input": "More",
+            "previous_response_id": first["id"],
+            "context_management": [{"type": "compaction", "compact_threshold": 1000}],
+        },
+    )
+    assert compacted["output"][0]["type"] == "compaction"
+    raw.stream(
+        "POST",
+        "/responses",
+        {
+            **base,
+            "input": "Again",
+            "previous_response_id": first["id"],
+            "stream": True,
+            "context_management": [{"type": "compaction", "compact_threshold": 1000}],
+        },
+    )
+    raw.ok("GET", f"/responses/{compacted['id']}/input_items")
+    assert_replies_conform(recorder, spec, min_replies=3, min_events=5)

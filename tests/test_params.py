@@ -32,6 +32,8 @@ def test_defaults_match_the_contract() -> None:
         "history": "full",
         "tools": None,
         "approve": None,
+        "reasoning_effort": None,
+        "max_output_tokens": None,
     }
 
 
@@ -223,5 +225,7 @@ def test_parameter_names_are_the_contracts() -> None:
         "history",
         "tools",
         "approve",
+        "reasoning_effort",
+        "max_output_tokens",
     )
     assert [p.name for p in params.PARAMETERS if p.required] == ["prompt"]

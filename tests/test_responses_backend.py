@@ -79,7 +79,7 @@ def test_new_conversation_is_two_requests_and_messages_are_known_locally(
     assert result.text == plan_answer("Disk full on db-1").text  # exactly the model's answer
     assert [(m.role, m.content) for m in result.messages] == [("user", "Disk full on db-1"), ("assistant", result.text)]
     assert result.usage.total_tokens == result.usage.prompt_tokens + result.usage.completion_tokens > 0
-    assert result.model == "gpt-4.1-mini"
+    assert result.model == "gpt-5.4-mini"
 
 
 def test_continued_conversation_is_two_requests_and_answers_only_this_response(
@@ -127,7 +127,7 @@ def test_request_carries_the_profile_instructions_tools_and_format(make: MakeAss
     seen = sent_bodies(emulator)
     fmt = {"type": "json_schema", "json_schema": {"name": "triage", "schema": SCHEMA, "strict": True}}
     assistant = make(
-        model="gpt-5-mini",
+        model="gpt-5.4-nano",
         instructions="You are the SRE assistant.",
         vector_store_ids=("vs_runbooks",),
         code_interpreter=True,
@@ -135,7 +135,7 @@ def test_request_carries_the_profile_instructions_tools_and_format(make: MakeAss
     result = assistant.ask("db-1 down", additional_instructions="Answer in French.", structured_output_format=fmt)
     assistant.ask("and now?", thread_id=result.thread_id)
     first, second = seen
-    assert first["model"] == "gpt-5-mini" and first["conversation"] == result.thread_id
+    assert first["model"] == "gpt-5.4-nano" and first["conversation"] == result.thread_id
     assert first["instructions"] == "You are the SRE assistant.\n\nAnswer in French."
     assert second["instructions"] == "You are the SRE assistant."  # extra instructions were for one response only
     assert first["tools"] == [
@@ -144,7 +144,7 @@ def test_request_carries_the_profile_instructions_tools_and_format(make: MakeAss
     ]
     assert first["text"] == {"format": {"type": "json_schema", "name": "triage", "schema": SCHEMA, "strict": True}}
     assert first["background"] is True and first["stream"] is True and first["store"] is True
-    assert result.response == {"severity": "high", "summary": "db-1 down"} and result.model == "gpt-5-mini"
+    assert result.response == {"severity": "high", "summary": "db-1 down"} and result.model == "gpt-5.4-nano"
 
 
 # -- the answer: all of this response's output ----------------------------------------------------

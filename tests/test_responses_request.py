@@ -24,7 +24,7 @@ def body(question: Question, **overrides: Any) -> dict[str, Any]:
 
 def test_minimal_profile_sends_model_conversation_and_prompt_in_the_background() -> None:
     assert body(Question("Disk full")) == {
-        "model": "gpt-4.1-mini",
+        "model": "gpt-5.4-mini",
         "conversation": "conv_1",
         "input": [{"type": "message", "role": "user", "content": "Disk full"}],
         "background": True,
@@ -33,8 +33,8 @@ def test_minimal_profile_sends_model_conversation_and_prompt_in_the_background()
 
 
 def test_profile_model_and_instructions_are_sent_with_every_response() -> None:
-    sent = body(Question("x"), model="gpt-5-mini", instructions="You are the SRE assistant.")
-    assert sent["model"] == "gpt-5-mini" and sent["instructions"] == "You are the SRE assistant."
+    sent = body(Question("x"), model="gpt-5.4-nano", instructions="You are the SRE assistant.")
+    assert sent["model"] == "gpt-5.4-nano" and sent["instructions"] == "You are the SRE assistant."
 
 
 def test_additional_instructions_are_appended_for_this_response_only() -> None:
@@ -129,7 +129,7 @@ def test_every_body_fits_openais_create_response_schema() -> None:
             "json_schema": {"name": "triage", "schema": SCHEMA, "strict": True},
         },
     )
-    full = body(question, model="gpt-5-mini", instructions="SRE", vector_store_ids=("vs_1",), code_interpreter=True)
+    full = body(question, model="gpt-5.4-nano", instructions="SRE", vector_store_ids=("vs_1",), code_interpreter=True)
     follow_up = request.response_body(
         settings(), Question("x"), conversation_id="conv_1", input_items=request.function_outputs([("call_1", "ok")])
     )

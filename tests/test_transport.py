@@ -62,7 +62,7 @@ def test_a_trickling_server_cannot_hold_a_request_past_the_deadline(trickling_se
     deadline = Deadline(1.0)
     started = time.monotonic()
     with pytest.raises(errors.ConnectionFailedError) as caught, deadline.bounding_io():
-        wire.call("GET", "/models/gpt-4.1-mini", timeout=30.0)  # a read timeout alone would never fire
+        wire.call("GET", "/models/gpt-5.4-mini", timeout=30.0)  # a read timeout alone would never fire
     elapsed = time.monotonic() - started
     assert caught.value.timed_out
     assert elapsed < 1.0 + 1.0, elapsed  # the purpose: ends at the deadline, not after 30 s or never
@@ -72,7 +72,7 @@ def test_without_a_deadline_the_per_read_timeout_still_applies(trickling_server:
     """Outside an ask nothing changes: the cap only ever shortens a wait."""
     wire = Wire(make_client(Settings(api_key="sk-test", base_url=trickling_server)))
     with pytest.raises(errors.ConnectionFailedError):
-        wire.call("GET", "/models/gpt-4.1-mini", timeout=0.1)
+        wire.call("GET", "/models/gpt-5.4-mini", timeout=0.1)
 
 
 def test_every_transport_of_the_sdk_client_is_bounded() -> None:

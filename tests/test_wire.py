@@ -39,7 +39,7 @@ def test_stream_events_come_named_with_their_data_on_every_sdk(emulator: Emulato
 
 def test_response_events_carry_their_type_as_name(emulator: Emulator) -> None:
     wire = Wire(make_client(Settings(api_key="sk-emulator", base_url=emulator.base_url)))
-    with wire.stream("POST", "/responses", body={"model": "gpt-4.1-mini", "input": "hi"}) as stream:
+    with wire.stream("POST", "/responses", body={"model": "gpt-5.4-mini", "input": "hi"}) as stream:
         events = list(stream)
     assert [e.name for e in events] == [e.data["type"] for e in events]
     assert events[0].name == "response.created" and events[-1].name == "response.completed"

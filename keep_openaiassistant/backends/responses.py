@@ -51,20 +51,26 @@ One backend serves many questions at once: all per-question state lives in an :c
 from __future__ import annotations
 
 import logging
+import re
+import threading
+import time
 from collections.abc import Collection
 from typing import Any, NoReturn
 
-from .. import errors
+import openai
+
+from .. import errors, options
 from ..question import Question
-from ..results import AskResult, Message, Usage, bound_messages
+from ..results import AskResult, Context, Message, Usage, bound_messages
+from ..settings import Settings
 from ..tools import mcp
 from ..tools.dispatch import Call, Outcome, awaiting_text, pending_call, toolbox_for
-from ..waiting import Deadline, OutOfTime, follow_stream
+from ..waiting import Clock, Deadline, OutOfTime, Sleep, follow_stream
 from ..wire import Event, EventStream, Reply, StreamInterrupted
 from . import responses_request as request
 from .base import AskBase, BackendBase
 from .common import build_response, check_format, ending_error
-from .responses_output import FunctionCall, Output, add_usage, conversation_messages, read_output
+from .responses_output import FunctionCall, Output, add_usage, compacted, conversation_messages, read_output
 from .responses_stream import TERMINAL_STATUSES, ResponseStreamState
 
 log = logging.getLogger("keep_openaiassistant")
@@ -79,12 +85,50 @@ CLOSE_CALLS_SECONDS = 1.0
 MAX_FUNCTION_ROUNDS = 10
 #: Output text of a function call the step had no answer for (closes the call, see above).
 UNANSWERED_OUTPUT = "No output: the Keep workflow step gave no tool_outputs for this function."
+#: The error code of an input longer than the model's context window.
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
+
+
+class ThreadMode:
+    """How this server keeps threads: Conversations, or responses chained by ``previous_response_id``.
+
+    ``thread_mode: auto`` learns it once per backend (one provider instance, one base_url): the
+    first new thread's ``POST /conversations`` answering 404 or 405 switches every later new
+    thread to chaining, logged once. ``conversations`` / ``previous_response_id`` set it.
+    """
+
+    def __init__(self, setting: str, server: str) -> None:
+        self.setting = setting
+        self.server = server
+        self._lock = threading.Lock()
+        #: None: not known yet (auto, before the first new thread).
+        self.chained: bool | None = {"conversations": False, "previous_response_id": True}.get(setting)
+
+    def may_learn(self) -> bool:
+        return self.setting == "auto"
+
+    def learned(self, *, chained: bool, why: str = "") -> None:
+        with self._lock:
+            if self.chained is chained:
+                return
+            self.chained = chained
+        if chained:
+            log.warning(
+                "the server has no Conversations API; threads are chains of responses (previous_response_id)",
+                extra={"server": self.server, "reason": why, "backend": "responses"},
+            )
 
 
 class ResponsesBackend(BackendBase):
     """The :class:`~keep_openaiassistant.question.Backend` for Responses + Conversations."""
 
     name = "responses"
+
+    def __init__(
+        self, settings: Settings, client: openai.OpenAI, *, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+    ) -> None:
+        super().__init__(settings, client, clock=clock, sleep=sleep)
+        self.threads = ThreadMode(settings.thread_mode, self.wire.base_url)
 
     def new_ask(self, question: Question, deadline: Deadline) -> _Ask:
         return _Ask(self, question, deadline)
@@ -100,12 +144,15 @@ class ResponsesBackend(BackendBase):
                 "still speaks the Assistants API.",
                 field="thread_id",
             )
-        if thread_id and not thread_id.startswith("conv_"):
+        if thread_id and not thread_id.startswith(("conv_", "resp_")):
             raise errors.ConfigurationError(
-                f"thread_id {thread_id[:60]!r} is not a conversation id (conv_...). What to do: pass the thread_id "
-                "of an earlier step of this provider, or leave it empty to start a new conversation.",
+                f"thread_id {thread_id[:60]!r} is not a conversation id (conv_...) nor a response id (resp_..., on "
+                "servers without the Conversations API). What to do: pass the thread_id of an earlier step of this "
+                "provider, or leave it empty to start a new conversation.",
                 field="thread_id",
             )
+        options.parse_choice("reasoning_effort", question.reasoning_effort, options.REASONING_EFFORTS)
+        options.parse_int("max_output_tokens", question.max_output_tokens, minimum=options.MIN_OUTPUT_TOKENS)
         check_format(question.structured_output_format)
         request.text_format(question.structured_output_format)
 
@@ -128,23 +175,39 @@ class _Ask(AskBase):
 
     def __init__(self, backend: ResponsesBackend, question: Question, deadline: Deadline) -> None:
         super().__init__(backend, question, deadline)
+        self.threads = backend.threads
         self.thread_id: str | None = question.thread_id
         self.run_id: str | None = None
         self.usage = Usage()
         self.answered: list[dict[str, Any]] = []
         self.toolbox = toolbox_for(question)  # the step's tools; its records are the result's tool_calls
         self.awaiting: list[Outcome] | None = None  # the calls of a round stopped for approval
+        # A chain of responses (previous_response_id) instead of a conversation: ``previous``
+        # is the response the next one continues from; the step's thread_id is its last one.
+        self.chain = bool(self.thread_id and self.thread_id.startswith("resp_"))
+        self.previous: str | None = self.thread_id if self.chain else None
+        #: ``truncation: auto`` in force after the server refused the thread as too long.
+        self.truncation: str | None = None
+        self.compacted = False
 
     def run(self) -> AskResult:
         new = self.thread_id is None
         if new:
-            self.thread_id = self._create_conversation()
+            self.chain = self.threads.chained is True
+            if not self.chain:
+                self.thread_id = self._create_conversation()
+                self.chain = self.thread_id is None
         items = self._approved_items() if self.question.approve else request.user_input(self.question.prompt)
         for _ in range(max(MAX_FUNCTION_ROUNDS, self.toolbox.limits.max_rounds + 1 if self.toolbox else 0) + 1):
             response = self._respond(items)
+            if _overflowed(response):  # a response that failed on the thread's length
+                response = self._respond_truncated(items, None)
             output = read_output(response)
             self.usage = add_usage(self.usage, output.usage)
+            self.compacted = self.compacted or compacted(response)
             self._raise_for_status(response, output)
+            if self.chain:
+                self.previous = self.run_id
             if self.toolbox is not None and self.toolbox.tools.mcp:  # what the MCP servers did, what waits
                 mcp.record_calls(self.toolbox, response.get("output") or [])
                 requests = mcp.open_requests(response.get("output") or [])
@@ -168,11 +231,17 @@ class _Ask(AskBase):
 
     # -- conversation and response creation ---------------------------------------------------
 
-    def _create_conversation(self) -> str:
+    def _create_conversation(self) -> str | None:
+        """A new conversation's id; None when the server has no Conversations API (chain instead)."""
         try:
             reply = self.call("POST", "/conversations", body={"metadata": {"created_by": "keep-openaiassistant"}})
         except OutOfTime as exc:
             self._raise_not_started(exc)
+        except errors.ApiError as exc:
+            if not (self.threads.may_learn() and _no_conversations_api(exc)):
+                raise
+            self.threads.learned(chained=True, why=f"POST /conversations answered HTTP {exc.status_code}")
+            return None
         conversation_id = reply.data.get("id")
         if not isinstance(conversation_id, str) or not conversation_id:
             raise errors.MalformedResponseError(
@@ -180,18 +249,50 @@ class _Ask(AskBase):
                 f"({self.wire.base_url}) serves the Conversations API."
             )
         log.info("conversation created", extra={"thread_id": conversation_id, "backend": "responses"})
+        if self.threads.may_learn():
+            self.threads.learned(chained=False)
         return conversation_id
 
     def _respond(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """Create one response with ``items`` as input and wait for its terminal state."""
+        """Create one response with ``items`` as input and wait for its terminal state; a thread
+        the server refuses as too long is re-sent once with ``truncation: auto`` when the
+        profile allows it."""
+        try:
+            return self._respond_once(items)
+        except errors.InvalidRequestError as exc:
+            if exc.code != CONTEXT_LENGTH_EXCEEDED:
+                raise
+            return self._respond_truncated(items, exc)
+
+    def _respond_truncated(self, items: list[dict[str, Any]], refused: errors.AssistantError | None) -> dict[str, Any]:
+        if self.settings.truncation != "auto" or self.truncation == "auto":
+            raise errors.InvalidRequestError(
+                f"The thread has outgrown the model's context window{self._where()}, so the server refused it. "
+                "What to do: set truncation: auto in the provider's profile (the server then drops the oldest items) "
+                "or compact_threshold (it compacts the thread), or start a new thread.",
+                status_code=refused.status_code if isinstance(refused, errors.ApiError) else None,
+                code=CONTEXT_LENGTH_EXCEEDED,
+                thread_id=self.thread_id,
+                run_id=self.run_id,
+            )
+        self.truncation = "auto"
+        log.info("the thread outgrew the context window; re-sending with truncation auto", extra=self.extra())
+        return self._respond_once(items)
+
+    def _respond_once(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         body = request.response_body(
-            self.settings, self.question, conversation_id=self.thread_id or "", input_items=items
+            self.settings,
+            self.question,
+            conversation_id=None if self.chain else self.thread_id,
+            previous_response_id=self.previous if self.chain else None,
+            input_items=items,
+            truncation=self.truncation,
         )
         self.run_id = None
         state = ResponseStreamState()
         with self.naming():
             try:
-                created = self.open("/responses", body, resend="unsent", busy=_conversation_locked)
+                created = self.open("/responses", body, resend="unsent", busy=_thread_busy)
             except OutOfTime as exc:
                 self._raise_not_started(exc)
             if not isinstance(created, Reply):
@@ -320,16 +421,16 @@ class _Ask(AskBase):
     def _raise_not_started(self, exc: OutOfTime) -> NoReturn:
         waited = self.deadline.elapsed()
         last = exc.last_error
-        if last is not None and _conversation_locked(last):
+        if last is not None and _thread_busy(last):
             raise errors.ThreadBusyError(
-                f"Conversation {self.thread_id} stayed busy with another response for the whole max_wait_time of "
+                f"{self._thread()} stayed busy with another response for the whole max_wait_time of "
                 f"{self.question.max_wait_time:g} s, so this step's prompt was never added; the other response was "
                 "left alone. What to do: raise max_wait_time, or give concurrent workflows their own conversations.",
                 waited=waited,
                 cancelled=False,
                 thread_id=self.thread_id,
             )
-        where = f"conversation {self.thread_id}" if self.thread_id else "no conversation yet"
+        where = self._thread().lower() if self.thread_id else "no conversation yet"
         if isinstance(last, errors.ConnectionFailedError) and last.timed_out:
             detail = (
                 "The server accepted the request but sent no answer in time; if it started a response, that response "
@@ -485,6 +586,10 @@ class _Ask(AskBase):
     def _close_calls(self, calls: tuple[FunctionCall, ...]) -> bool:
         """Answer unanswerable calls with UNANSWERED_OUTPUT (no model run): the API refuses new input
         after open calls."""
+        if self.chain:
+            # No conversation to close them in: the thread stays at the response before the
+            # calls (the step's thread_id), which continues cleanly.
+            return False
         items = request.function_outputs([(c.call_id, UNANSWERED_OUTPUT) for c in calls])
         try:
             self.call("POST", f"/conversations/{self.thread_id}/items", body={"items": items})
@@ -508,6 +613,8 @@ class _Ask(AskBase):
             ),
         )
         messages, cut = bound_messages(self._messages(output, new=new), self.settings.max_history_bytes)
+        if self.chain:
+            self.thread_id = self.run_id  # the chain's last response: a later step continues from it
         return AskResult(
             text=output.text,
             response=value,
@@ -522,6 +629,11 @@ class _Ask(AskBase):
             files=output.files,
             tool_calls=tuple(self.toolbox.records if self.toolbox else ()),
             model=str(response.get("model") or self.settings.effective_model),
+            context=Context(
+                truncation=str(response.get("truncation") or ""),
+                truncated=self.truncation == "auto",
+                compacted=self.compacted,
+            ),
         )
 
     def _messages(self, output: Output, *, new: bool) -> tuple[Message, ...]:
@@ -530,10 +642,10 @@ class _Ask(AskBase):
         local = (Message("user", self.question.prompt), *ours)
         if new or self.question.history == "none":
             return local
+        # A chain's history is the last response's input items: the chain before it, then its input.
+        path = f"/responses/{self.run_id}/input_items" if self.chain else f"/conversations/{self.thread_id}/items"
         try:
-            reply = self.call(
-                "GET", f"/conversations/{self.thread_id}/items", query={"order": "desc", "limit": MESSAGES_PAGE}
-            )
+            reply = self.call("GET", path, query={"order": "desc", "limit": MESSAGES_PAGE})
         except (errors.AssistantError, OutOfTime) as exc:
             # The answer is in hand; a failed history read must not throw it away.
             log.warning(
@@ -542,7 +654,10 @@ class _Ask(AskBase):
             return local
         rendered = {m.id: m.content for m in ours if m.id}
         listed = conversation_messages(reversed(reply.data.get("data") or []))
-        return tuple(Message(m.role, rendered.get(m.id, m.content), m.id) for m in listed)
+        known = tuple(Message(m.role, rendered.get(m.id, m.content), m.id) for m in listed)
+        if self.chain:  # the input items end before this response's output
+            return known + tuple(m for m in ours if m.id not in {k.id for k in known})
+        return known
 
     # -- small things -------------------------------------------------------------------------
 
@@ -553,10 +668,17 @@ class _Ask(AskBase):
         return TERMINAL_STATUSES
 
     def _include(self) -> dict[str, Any]:
-        return {"include": [request.FILE_SEARCH_RESULTS]} if self.settings.vector_store_ids else {}
+        included = request.include(self.settings)
+        return {"include": included} if included else {}
 
     def _where(self) -> str:
-        return f" (conversation {self.thread_id}, response {self.run_id})"
+        response = f", response {self.run_id}" if self.run_id else ""
+        if self.chain:
+            return f" (response chain after {self.previous or 'none'}{response})"
+        return f" (conversation {self.thread_id}{response})"
+
+    def _thread(self) -> str:
+        return f"Response {self.previous}" if self.chain else f"Conversation {self.thread_id}"
 
 
 def _open_calls(items: list[dict[str, Any]]) -> list[Call]:
@@ -572,6 +694,33 @@ def _open_calls(items: list[dict[str, Any]]) -> list[Call]:
 def _conversation_locked(error: errors.AssistantError) -> bool:
     """Another response is running on the conversation: wait and re-send (it was not ours)."""
     return isinstance(error, errors.InvalidRequestError) and error.code == "conversation_locked"
+
+
+_PREVIOUS_IN_PROGRESS = re.compile(r"previous response .{0,120}\bin progress", re.IGNORECASE | re.DOTALL)
+
+
+def _thread_busy(error: errors.AssistantError) -> bool:
+    """The thread is busy: its conversation is locked, or the response a chain continues from
+    has not finished yet (a 400 that says so). Wait and re-send: nothing was started."""
+    return _conversation_locked(error) or (
+        isinstance(error, errors.InvalidRequestError) and bool(_PREVIOUS_IN_PROGRESS.search(error.message))
+    )
+
+
+def _no_conversations_api(error: errors.ApiError) -> bool:
+    """``POST /conversations`` is not served: a 404 that names no object, or 405."""
+    if isinstance(error, errors.NotFoundError):
+        return error.kind != "object"
+    return error.status_code == 405
+
+
+def _overflowed(response: dict[str, Any]) -> bool:
+    failure = response.get("error")
+    return (
+        response.get("status") == "failed"
+        and isinstance(failure, dict)
+        and failure.get("code") == CONTEXT_LENGTH_EXCEEDED
+    )
 
 
 def _clause(text: Any) -> str:

@@ -5,8 +5,8 @@ Field names are the OpenAPI spec's: ``OutputMessage`` items with ``output_text``
 ``container_file_citation`` {container_id, file_id, filename, start_index, end_index},
 ``file_path`` {file_id, index}; ``file_search_call`` items with ``results`` [{file_id, text,
 filename}]; ``code_interpreter_call`` items with ``outputs`` [{type: image, url} | {type: logs}];
-``function_call`` items {call_id, name, arguments}; ``usage`` {input_tokens, output_tokens,
-total_tokens}.
+``function_call`` items {call_id, name, arguments}; ``compaction`` items; ``usage``
+{input_tokens, input_tokens_details, output_tokens, output_tokens_details, total_tokens}.
 
 Citations, as the Assistants backend gives them: each cited file is numbered once (``[n]``,
 1-based, in order of first citation) however many sentences cite it, and the marker ``[n]``
@@ -158,18 +158,46 @@ def _search_quotes(items: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
 
 
 def usage_of(response: Mapping[str, Any]) -> Usage:
-    usage = response.get("usage") or {}
+    """``usage`` of one response: ``ResponseUsage`` {input_tokens, input_tokens_details
+    {cached_tokens, cache_write_tokens}, output_tokens, output_tokens_details {reasoning_tokens},
+    total_tokens}; what a server leaves out counts 0. A response without usage still counts as
+    one request."""
+    usage = response.get("usage")
     if not isinstance(usage, dict):
-        return Usage()
-    prompt = int(usage.get("input_tokens") or 0)
-    completion = int(usage.get("output_tokens") or 0)
-    return Usage(prompt, completion, int(usage.get("total_tokens") or prompt + completion))
+        return Usage(requests=1)
+    prompt = _count(usage.get("input_tokens"))
+    completion = _count(usage.get("output_tokens"))
+    total = _count(usage.get("total_tokens")) or prompt + completion
+    inputs = usage.get("input_tokens_details")
+    outputs = usage.get("output_tokens_details")
+    inputs = inputs if isinstance(inputs, dict) else {}
+    outputs = outputs if isinstance(outputs, dict) else {}
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
+        input_tokens=prompt,
+        output_tokens=completion,
+        cached_input_tokens=_count(inputs.get("cached_tokens")),
+        cache_write_tokens=_count(inputs.get("cache_write_tokens")),
+        reasoning_tokens=_count(outputs.get("reasoning_tokens")),
+        requests=1,
+    )
+
+
+def _count(value: Any) -> int:
+    """A token count as the server gave it; anything but a non-negative whole number is 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def add_usage(a: Usage, b: Usage) -> Usage:
-    return Usage(
-        a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens, a.total_tokens + b.total_tokens
-    )
+    return a.plus(b)
+
+
+def compacted(response: Mapping[str, Any]) -> bool:
+    """The server compacted the thread for this response (``context_management``): a
+    ``compaction`` item in its output."""
+    return any(isinstance(i, dict) and i.get("type") == "compaction" for i in response.get("output") or [])
 
 
 def conversation_messages(items: Iterable[Any]) -> tuple[Message, ...]:

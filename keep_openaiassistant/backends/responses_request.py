@@ -130,30 +130,84 @@ def response_body(
     settings: Settings,
     question: Question,
     *,
-    conversation_id: str,
+    conversation_id: str | None = None,
+    previous_response_id: str | None = None,
     input_items: list[dict[str, Any]],
+    truncation: str | None = None,
 ) -> dict[str, Any]:
     """The body of ``POST /responses`` (``stream`` is added by the wire).
 
+    The thread is a conversation (``conversation_id``) or a chain of responses
+    (``previous_response_id``, on servers without the Conversations API), never both; neither:
+    a first response on a new chain.
+
     ``background`` + ``store``: the response lives on the server independently of our
-    connection, so a dropped stream is resumed (never re-sent) and the deadline can cancel it.
+    connection, so a dropped stream is resumed (never re-sent) and the deadline can cancel it;
+    a chain needs its responses stored as well. So ``store`` is not an option here.
+
+    ``truncation``: overrides the profile's (the re-send after ``context_length_exceeded``).
     """
-    body: dict[str, Any] = {
-        "model": settings.effective_model,
-        "conversation": conversation_id,
-        "input": input_items,
-        "background": True,
-        "store": True,
-    }
+    body: dict[str, Any] = {"model": settings.effective_model}
+    if conversation_id:
+        body["conversation"] = conversation_id
+    elif previous_response_id:
+        body["previous_response_id"] = previous_response_id
+    body.update({"input": input_items, "background": True, "store": True})
     text = instructions(settings, question)
     if text:
         body["instructions"] = text
     declared = tools(settings) + function_tools(question)
     if declared:
         body["tools"] = declared
-    if settings.vector_store_ids:
-        body["include"] = [FILE_SEARCH_RESULTS]
+    included = include(settings)
+    if included:
+        body["include"] = included
     fmt = text_format(question.structured_output_format)
     if fmt:
         body["text"] = {"format": fmt}
+    body.update(option_fields(settings, question, truncation=truncation))
     return body
+
+
+def include(settings: Settings) -> list[str]:
+    """The profile's ``include``, plus the search results file search's quotes need."""
+    found = list(settings.include)
+    if settings.vector_store_ids and FILE_SEARCH_RESULTS not in found:
+        found.insert(0, FILE_SEARCH_RESULTS)
+    return found
+
+
+def option_fields(settings: Settings, question: Question, *, truncation: str | None = None) -> dict[str, Any]:
+    """The profile's Responses options (the step's overrides first), each only when set.
+
+    Names and values are OpenAI's (``CreateResponse`` in the spec; ``ResponseCreateParams``
+    of SDK 3.57); they were checked when the settings and the step were (options.py).
+    ``extra_body`` comes last: fields the form does not name yet, never the engine's own.
+    """
+    fields: dict[str, Any] = {}
+    effort = question.reasoning_effort or settings.reasoning_effort
+    if effort:
+        fields["reasoning"] = {"effort": effort}
+    max_output = question.max_output_tokens or settings.max_output_tokens
+    if max_output is not None:
+        fields["max_output_tokens"] = max_output
+    if settings.max_tool_calls is not None:
+        fields["max_tool_calls"] = settings.max_tool_calls
+    if settings.service_tier:
+        fields["service_tier"] = settings.service_tier
+    if settings.prompt_cache_key:
+        fields["prompt_cache_key"] = settings.prompt_cache_key
+    # ``truncation: auto`` is sent once the server refused the thread as too long (the backend
+    # re-sends with it), so the result can say the server truncated; ``disabled`` is sent as set.
+    mode = truncation or (settings.truncation if settings.truncation != "auto" else None)
+    if mode:
+        fields["truncation"] = mode
+    if settings.compact_threshold is not None:
+        fields["context_management"] = [{"type": "compaction", "compact_threshold": settings.compact_threshold}]
+    if settings.safety_identifier:
+        fields["safety_identifier"] = settings.safety_identifier
+    if settings.metadata:
+        fields["metadata"] = dict(settings.metadata)
+    for key, value in (settings.extra_body or {}).items():
+        fields.setdefault(key, value)
+    return fields

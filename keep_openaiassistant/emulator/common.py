@@ -38,7 +38,14 @@ class EmulatorConfig:
     model_time: float = 0.3
     poll_after_ms: int | None = 100
     default_assistant_id: str = DEFAULT_ASSISTANT_ID
-    default_model: str = "gpt-4.1-mini"
+    default_model: str = "gpt-5.4-mini"
+    # False: the Conversations API is not served, as on gateways and servers that speak only
+    # Responses: its routes answer ``conversations_off_status`` (404 or 405), and a response
+    # refuses ``conversation``. Threads are then chains of ``previous_response_id``.
+    conversations: bool = True
+    conversations_off_status: int = 404
+    # The model's context window in tokens (instructions + the history read + the input).
+    context_window: int = 128_000
     default_instructions: str = "You are the on-call team's triage assistant."
     # Seconds between streamed text deltas (a run's text is streamed in a few deltas).
     delta_interval: float = 0.0

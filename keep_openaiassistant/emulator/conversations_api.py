@@ -8,6 +8,7 @@ while a response is operating on the conversation (400 ``conversation_locked``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .common import (
@@ -57,14 +58,31 @@ class ConversationsApi:
         self.clock = state.clock
 
     def register(self, router: Router) -> None:
-        router.add("POST", "/v1/conversations", self.create)
-        router.add("GET", "/v1/conversations/{conversation_id}", self.retrieve)
-        router.add("POST", "/v1/conversations/{conversation_id}", self.update)
-        router.add("DELETE", "/v1/conversations/{conversation_id}", self.delete)
-        router.add("GET", "/v1/conversations/{conversation_id}/items", self.list_items)
-        router.add("POST", "/v1/conversations/{conversation_id}/items", self.add_items)
-        router.add("GET", "/v1/conversations/{conversation_id}/items/{item_id}", self.retrieve_item)
-        router.add("DELETE", "/v1/conversations/{conversation_id}/items/{item_id}", self.delete_item)
+        for method, path, handler in (
+            ("POST", "/v1/conversations", self.create),
+            ("GET", "/v1/conversations/{conversation_id}", self.retrieve),
+            ("POST", "/v1/conversations/{conversation_id}", self.update),
+            ("DELETE", "/v1/conversations/{conversation_id}", self.delete),
+            ("GET", "/v1/conversations/{conversation_id}/items", self.list_items),
+            ("POST", "/v1/conversations/{conversation_id}/items", self.add_items),
+            ("GET", "/v1/conversations/{conversation_id}/items/{item_id}", self.retrieve_item),
+            ("DELETE", "/v1/conversations/{conversation_id}/items/{item_id}", self.delete_item),
+        ):
+            router.add(method, path, self._served(method, handler))
+
+    def _served(self, method: str, handler: Callable[[Request], JsonReply]) -> Callable[[Request], JsonReply]:
+        """``handler``, or, with the Conversations API switched off (``EmulatorConfig.conversations``),
+        the answer of a server that does not have it: a route 404 or a 405."""
+
+        def serve(req: Request) -> JsonReply:
+            config = self.state.config
+            if not config.conversations:
+                if config.conversations_off_status == 405:
+                    raise EmulatorError(405, f"Method Not Allowed ({method} {req.path})", code="method_not_allowed")
+                raise EmulatorError(404, f"Invalid URL ({method} {req.path})", code="unknown_url")
+            return handler(req)
+
+        return serve
 
     def create(self, req: Request) -> JsonReply:
         body = req.json()

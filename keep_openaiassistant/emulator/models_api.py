@@ -20,6 +20,9 @@ KNOWN_MODELS = (
     "gpt-5",
     "gpt-5-mini",
     "gpt-5-nano",
+    "gpt-5.4",
+    "gpt-5.4-mini",
+    "gpt-5.4-nano",
 )
 _CREATED = 1_744_316_542
 

@@ -33,6 +33,13 @@ The model's scenario tags (:mod:`.model`) as the Responses API shows them:
 |                             | event                                                             |
 | ``[[stream_cut:N]]``        | the first stream drops after N events; the response still         |
 |                             | finishes                                                          |
+
+Request options (:mod:`.responses_options`): ``reasoning.effort``, ``service_tier``,
+``truncation``, ``context_management``, ``safety_identifier``, ``prompt_cache_key``,
+``max_tool_calls`` are checked like OpenAI checks them and echoed; reasoning, the prompt cache,
+the context window (``EmulatorConfig.context_window``: 400 ``context_length_exceeded``, or the
+oldest items dropped with ``truncation: auto``) and compaction (a ``compaction`` output item
+once the context passes ``compact_threshold``) change the answer and its ``usage``.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .common import (
+    RESPONSE_TERMINAL,
     Clock,
     EmulatorConfig,
     EmulatorError,
@@ -71,6 +79,7 @@ from .responses_items import (
     truncate_output,
     usage,
 )
+from .responses_options import Fitted, RequestOptions, fit_context, parse_options
 from .responses_state import Conversation, ResponseRecord, ResponsesState
 from .responses_stream import stream_events
 
@@ -136,9 +145,12 @@ def _text_format(raw: Any) -> dict[str, Any]:
     return {"format": fmt, "verbosity": (raw or {}).get("verbosity") or "medium"}
 
 
-def _echo(body: dict[str, Any], *, model: str, store: bool, max_tokens: int | None) -> dict[str, Any]:
+def _echo(
+    body: dict[str, Any], *, model: str, store: bool, max_tokens: int | None, options: RequestOptions
+) -> dict[str, Any]:
     """The request fields a Response object repeats, with OpenAI's defaults filled in."""
     return {
+        **options.echo(),
         "instructions": body.get("instructions"),
         "max_output_tokens": max_tokens,
         "max_tool_calls": body.get("max_tool_calls"),
@@ -146,10 +158,6 @@ def _echo(body: dict[str, Any], *, model: str, store: bool, max_tokens: int | No
         "model": model,
         "parallel_tool_calls": body.get("parallel_tool_calls", True) is not False,
         "previous_response_id": body.get("previous_response_id"),
-        "prompt_cache_key": body.get("prompt_cache_key"),
-        "reasoning": None,
-        "safety_identifier": body.get("safety_identifier"),
-        "service_tier": "default",
         "store": store,
         "temperature": body.get("temperature", 1.0),
         "text": _text_format(body.get("text")),
@@ -157,7 +165,6 @@ def _echo(body: dict[str, Any], *, model: str, store: bool, max_tokens: int | No
         "tools": _tools(body.get("tools")),
         "top_logprobs": 0,
         "top_p": body.get("top_p", 1.0),
-        "truncation": "disabled",
     }
 
 
@@ -218,12 +225,20 @@ class ResponsesApi:
             raise invalid_type("max_output_tokens", "an integer", max_tokens)
         if max_tokens is not None and max_tokens < 16:
             raise below_minimum("max_output_tokens", max_tokens, 16)
-        echo = _echo(body, model=model, store=store, max_tokens=max_tokens)
+        if body.get("conversation") is not None and not self.config.conversations:
+            raise bad_request("Unknown parameter: 'conversation'.", "conversation", "unknown_parameter")
+        options = parse_options(body)
+        echo = _echo(body, model=model, store=store, max_tokens=max_tokens, options=options)
         input_items = normalize_input(body.get("input"))
         include = parse_include(body.get("include"))
         with self.state.lock:
             conv, history = self._history(body)
-            rec = self._plan(echo, input_items, history, conv, background=background, store=store)
+            fitted = fit_context(
+                history, input_items, echo["instructions"] or "", options, window=self.config.context_window
+            )
+            rec = self._plan(echo, input_items, fitted.history, conv, background=background, store=store)
+            self._apply_options(rec, fitted, options)
+            rec.history = history  # the chain's input items list all of it
             rec.include = include
             self.state.responses[rec.id] = rec
             if conv is not None:
@@ -255,7 +270,27 @@ class ResponsesApi:
             raise EmulatorError(
                 404, f"Previous response with id '{previous}' not found.", param="previous_response_id"
             ) from None
+        if prev.status not in RESPONSE_TERMINAL:
+            raise bad_request(
+                f"Previous response with id '{previous}' is still in progress. Wait for it to finish, then retry.",
+                "previous_response_id",
+            )
         return None, prev.history + prev.input_items + prev.output
+
+    def _apply_options(self, rec: ResponseRecord, fitted: Fitted, options: RequestOptions) -> None:
+        """What the options do to a planned response: compaction, reasoning and cache tokens."""
+        if fitted.compaction is not None:
+            rec.final_output = [fitted.compaction, *rec.final_output]
+        if rec.usage is None:
+            return
+        reasoning = options.reasoning_tokens() if rec.final_status in ("completed", "incomplete") else 0
+        details = rec.usage["input_tokens_details"]
+        if options.prompt_cache_key is not None:
+            details["cache_write_tokens"] = rec.usage["input_tokens"] - details["cached_tokens"]
+        if reasoning:
+            rec.usage["output_tokens_details"]["reasoning_tokens"] = reasoning
+            rec.usage["output_tokens"] += reasoning
+            rec.usage["total_tokens"] += reasoning
 
     def _plan(
         self,
@@ -403,5 +438,7 @@ class ResponsesApi:
         return JsonReply(deleted(rec.id, "response"))
 
     def input_items(self, req: Request) -> JsonReply:
+        """A chained response's input items are the whole chain's, then its own input (as OpenAI's are)."""
         rec = self.state.response(req.params["response_id"])
-        return JsonReply(items_page(rec.input_items, req))
+        chained = rec.conversation_id is None and rec.echo.get("previous_response_id") is not None
+        return JsonReply(items_page(rec.history + rec.input_items if chained else rec.input_items, req))

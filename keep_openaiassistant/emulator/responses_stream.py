@@ -52,6 +52,8 @@ def output_events(output: list[dict[str, Any]], first_sequence: int) -> list[dic
                 output_index=oi,
                 arguments=item["arguments"],
             )
+        elif kind == "compaction":  # done when it is added: no phases of its own
+            add("response.output_item.added", output_index=oi, item=item)
         else:
             add("response.output_item.added", output_index=oi, item={**item, "status": "in_progress"})
             for phase in ("in_progress", _TOOL_PHASES.get(kind, "in_progress"), "completed"):

@@ -210,6 +210,8 @@ class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
         history: str = "full",
         tools: list[Any] | dict[str, Any] | str | None = None,
         approve: dict[str, Any] | str | None = None,
+        reasoning_effort: str | None = None,
+        max_output_tokens: int | str | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
         """Ask the assistant; returns the contract's step result (plain JSON types).
@@ -238,6 +240,8 @@ class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
                 history=history,
                 tools=tools,
                 approve=approve,
+                reasoning_effort=reasoning_effort,
+                max_output_tokens=max_output_tokens,
                 **kwargs,
             )
             self.logger.info(
