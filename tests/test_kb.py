@@ -250,3 +250,14 @@ def test_the_emulator_command_loads_knowledge_and_refuses_a_missing_folder(tmp_p
     out, err = io.StringIO(), io.StringIO()
     code = main(["emulator", "--port", "0", "--knowledge", str(tmp_path / "nope")], stdout=out, stderr=err)
     assert code == 2 and "--knowledge" in err.getvalue() and "does not exist" in err.getvalue()
+
+
+def test_a_sync_that_fails_before_attaching_leaves_no_uploaded_file_behind(env: Emulator, tmp_path: Path) -> None:
+    folder = folder_of(tmp_path, 4)
+    env.faults.add(r"POST /v1/vector_stores/\{vs_id\}/file_batches$", 400, message="Invalid batch")
+    code, _, err = kb("sync", str(folder), "--vector-store", "runbooks", "--create")
+    assert code == 1 and "Invalid batch" in err
+    assert env.stats.snapshot()["POST /v1/files"] == 4
+    assert env.knowledge.files == {}  # the four uploads were deleted again
+    code, out, _ = kb("sync", str(folder), "--vector-store", "runbooks")
+    assert code == 0 and "4 new" in out  # and the next sync sends them again

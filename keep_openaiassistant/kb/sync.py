@@ -15,6 +15,7 @@ by id (2 by name, with the lookup), plus one per extra page of 100 files.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from .. import errors
+from ..waiting import OutOfTime
 from .manifest import MAX_FILE_BYTES, LocalFile, Plan, RemoteFile, Skipped, plan, scan
 from .store import KbError, KbStore, Store
 
@@ -70,6 +73,7 @@ class SyncReport:
     uploaded: list[tuple[LocalFile, str]] = field(default_factory=list)  # (file, new file id)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     removed: list[RemoteFile] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)  # file batch ids, one per BATCH_SIZE uploads
     requests: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -133,19 +137,19 @@ def sync(
 
 
 def _send(kb: KbStore, store: Store, todo: Plan, report: SyncReport, progress: Progress) -> None:
-    sends = todo.sends
-    for n, lf in enumerate(sends, 1):
-        progress.bar("uploading", n - 1, len(sends), lf.path)
-        file_id = kb.upload(lf)
-        report.uploaded.append((lf, file_id))
-        if not progress.tty:
-            progress.line(f"uploaded {lf.path} -> {file_id}")
-    progress.bar("uploading", len(sends), len(sends))
-    progress.end()
+    attached: set[str] = set()
+    try:
+        _upload_and_attach(kb, store, todo.sends, report, progress, attached=attached)
+    except (errors.AssistantError, OutOfTime, KeyboardInterrupt):
+        # What was uploaded but never attached would stay behind unseen: delete it (best effort).
+        progress.end()
+        for _, file_id in report.uploaded:
+            if file_id not in attached:
+                with contextlib.suppress(errors.AssistantError, OutOfTime):
+                    kb.delete_file(file_id)
+        raise
     failed_ids: set[str] = set()
-    for start in range(0, len(report.uploaded), BATCH_SIZE):
-        part = report.uploaded[start : start + BATCH_SIZE]
-        batch = kb.attach_batch(store.id, [(file_id, lf.attributes()) for lf, file_id in part])
+    for batch, part in _batches(report, attached):
         seen: list[str] = []
 
         def show(counts: Mapping[str, int], part: list[tuple[LocalFile, str]] = part, seen: list[str] = seen) -> None:
@@ -175,6 +179,30 @@ def _send(kb: KbStore, store: Store, todo: Plan, report: SyncReport, progress: P
         report.removed.append(rf)
         if rf in todo.remove:
             progress.line(f"removed {rf.path or rf.file_id} ({rf.file_id})")
+
+
+def _upload_and_attach(
+    kb: KbStore, store: Store, sends: list[LocalFile], report: SyncReport, progress: Progress, *, attached: set[str]
+) -> None:
+    """Upload every new copy, then attach them in batches of :data:`BATCH_SIZE` (ids into ``attached``)."""
+    for n, lf in enumerate(sends, 1):
+        progress.bar("uploading", n - 1, len(sends), lf.path)
+        file_id = kb.upload(lf)
+        report.uploaded.append((lf, file_id))
+        if not progress.tty:
+            progress.line(f"uploaded {lf.path} -> {file_id}")
+    progress.bar("uploading", len(sends), len(sends))
+    progress.end()
+    for start in range(0, len(report.uploaded), BATCH_SIZE):
+        part = report.uploaded[start : start + BATCH_SIZE]
+        report.batches.append(kb.attach_batch(store.id, [(file_id, lf.attributes()) for lf, file_id in part]))
+        attached.update(file_id for _, file_id in part)
+
+
+def _batches(report: SyncReport, attached: set[str]) -> list[tuple[str, list[tuple[LocalFile, str]]]]:
+    """Each batch id with the (file, file id) pairs it attached."""
+    parts = [report.uploaded[i : i + BATCH_SIZE] for i in range(0, len(report.uploaded), BATCH_SIZE)]
+    return list(zip(report.batches, parts, strict=True))
 
 
 def summary(report: SyncReport) -> str:
