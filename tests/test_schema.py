@@ -174,7 +174,8 @@ def test_every_with_key_is_a_known_parameter(document: Any) -> None:
         with_ = provider.get("with") or {}
         unknown = sorted(set(with_) - allowed)
         assert not unknown, f"unknown `with:` keys {unknown}; the parameters are {params.NAMES}"
-        assert "prompt" in with_, "prompt is required"
+        # An approval step goes on where the run stopped: it needs no prompt.
+        assert "prompt" in with_ or "approve" in with_, "prompt is required"
 
 
 def test_the_walker_finds_steps_in_a_snippet() -> None:

@@ -122,6 +122,11 @@ def test_the_step_parameters_take_tools_and_approve() -> None:
     assert step["tools"] == [{"name": "a", "value": 1}] and step["approve"] == {"call_1": True}
     approval = params.coerce_step(approve='{"call_1": false}', thread_id="thread_1")
     assert approval["prompt"] == "" and approval["approve"] == {"call_1": False}
+    # A stopped step's pending_call_ids, as enrich_alert keeps it on the alert:
+    assert params.coerce_step(approve="call_1, call_2=false", thread_id="t")["approve"] == {
+        "call_1": True,
+        "call_2": False,
+    }
     with pytest.raises(ConfigurationError, match=r"approve\.call_1 must be true or false"):
         params.coerce_step(prompt="p", approve={"call_1": "perhaps"})
     with pytest.raises(ConfigurationError, match="exactly one source"):

@@ -14,6 +14,7 @@ of ``with:`` (it keeps strings and mappings), current Keep keeps both.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,3 +118,91 @@ def test_the_runner_resolves_a_name_from_the_providers_keep_loaded(context_manag
         runner(ProviderSource("mock", config_name="missing"), {}, timeout=5)
     with pytest.raises(ToolFailure, match="could not build provider"):
         runner(ProviderSource("no_such_type", config={"authentication": {}}), {}, timeout=5)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "workflows"
+
+
+def example(name: str, **replace: str) -> str:
+    text = (EXAMPLES / name).read_text(encoding="utf-8")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    return text
+
+
+def keep_tables() -> None:
+    """enrich_alert writes to Keep's database: create its tables (sqlite in the test's directory)."""
+    from keep.api.core.db import create_db_and_tables
+
+    create_db_and_tables()
+
+
+@pytest.mark.parametrize("api", ["assistants", "responses"])
+def test_the_approval_examples_propose_a_restart_and_a_second_workflow_approves_it(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, light_providers_folder: None, api: str
+) -> None:
+    from tools_server import ToolServer
+
+    auth: dict[str, Any] = {"api_key": "sk-emulator", "base_url": emulator.base_url, "api": api}
+    if api == "assistants":
+        auth["assistant_id"] = DEFAULT_ASSISTANT_ID
+    monkeypatch.setenv("KEEP_PROVIDERS", json.dumps({"oncall_assistant": {"authentication": auth}}))
+    keep_tables()
+    with ToolServer() as server:
+        swap = {
+            "https://deploy.internal.example/api/restart": server.url("/echo"),
+            "Bearer {{ secrets.deploy_token }}": "Bearer test-token",
+        }
+        event = alert(service="checkout", description="OOMKilled 14 times [[tool:restart_service]]")
+        request = step_result(run_workflow(example("ai_restart_approval_request.yaml", **swap), event), "investigate")
+        assert request["status"] == "requires_approval" and server.received == []
+        assert request["pending_call_ids"] == request["pending_calls"][0]["id"]
+
+        # What enrich_alert stored on the alert, as the person's workflow sees it.
+        approved = alert(
+            service="checkout",
+            assistant_thread_id=request["thread_id"],
+            restart_call_ids=request["pending_call_ids"],
+        )
+        grant = step_result(run_workflow(example("ai_restart_approval_grant.yaml", **swap), approved), "approve")
+        assert grant["status"] == "completed" and server.received == [("POST", "/echo")]
+        assert 'Tool restart_service said: {"method": "POST"' in grant["raw_response"]
+        assert grant["thread_id"] == request["thread_id"]
+
+
+@pytest.mark.parametrize("api", ["assistants", "responses"])
+def test_the_tools_example_triages_with_a_keep_provider_and_an_http_endpoint(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, light_providers_folder: None, api: str
+) -> None:
+    from tools_server import ToolServer
+
+    auth: dict[str, Any] = {"api_key": "sk-emulator", "base_url": emulator.base_url, "api": api}
+    if api == "assistants":
+        auth["assistant_id"] = DEFAULT_ASSISTANT_ID
+    providers = {"oncall_assistant": {"authentication": auth}, "datadog-prod": {"authentication": {}}}
+    monkeypatch.setenv("KEEP_PROVIDERS", json.dumps(providers))
+    with ToolServer() as server:
+        # Datadog is swapped for Keep's mock provider (its query returns command_output).
+        text = example(
+            "ai_triage_with_tools.yaml",
+            **{
+                "type: datadog": "type: mock",
+                "query_type: logs": 'command_output: "OOMKilled x14 in ${args.service}"',
+                "https://catalog.internal.example/api/owners": server.url("/owner"),
+                "Bearer {{ secrets.catalog_token }}": "Bearer test-token",
+            },
+        )
+        event = alert(
+            severity="critical", service="checkout", description="[[tool:get_logs]] [[then]] [[tool:lookup_owner]]"
+        )
+        result = step_result(run_workflow(text, event), "triage")
+    assert result["status"] == "completed"
+    assert [(c["name"], c["source"], c["status"], c["round"]) for c in result["tool_calls"]] == [
+        ("get_logs", "provider", "ok", 1),
+        ("lookup_owner", "http", "ok", 2),
+    ]
+    assert (
+        "Tool get_logs said: OOMKilled x14 in" in result["raw_response"]
+        and '"team": "payments"' in result["raw_response"]
+    )
