@@ -31,7 +31,7 @@ import openai
 
 API_KEY = "sk-emulator-bench"
 ASSISTANT_ID = "asst_emulator"
-MODEL = "gpt-4.1-mini"
+MODEL = "gpt-5.4-mini"
 SEED_POLL_INTERVAL = 1.0
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -55,18 +55,32 @@ def created(recorder: Recorder) -> list[dict[str, Any]]:
     return [e.request_body for e in recorder.requests() if e.method == "POST" and e.path == "/v1/responses"]
 
 
-def test_a_new_thread_is_a_response_whose_id_is_the_thread(
-    make: Callable[..., Assistant], emulator: Emulator, caplog: pytest.LogCaptureFixture
-) -> None:
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_new_thread_is_a_response_whose_id_is_the_thread(make: Callable[..., Assistant], emulator: Emulator) -> None:
     assistant = make()
-    with caplog.at_level(logging.INFO, logger="keep_openaiassistant"):
+    logger, seen = logging.getLogger("keep_openaiassistant"), _Records()
+    level = logger.level
+    logger.addHandler(seen)  # its own handler: other tests may stop the logger's propagation
+    logger.setLevel(logging.INFO)
+    try:
         first = assistant.ask("Disk full on db-1")
         second = assistant.ask("CPU high on web-3")
+    finally:
+        logger.removeHandler(seen)
+        logger.setLevel(level)
     assert first.thread_id == first.run_id and first.thread_id.startswith("resp_")
     assert second.thread_id == second.run_id != first.thread_id
     assert requests(emulator)[CONVERSATIONS] == 1, "detected once per server, not per question"
     assert requests(emulator)[CREATE] == 2
-    learned = [r for r in caplog.records if "no Conversations API" in r.getMessage()]
+    learned = [r for r in seen.records if "no Conversations API" in r.getMessage()]
     assert len(learned) == 1 and learned[0].levelno == logging.WARNING
     assert [(m.role, m.content) for m in first.messages] == [("user", "Disk full on db-1"), ("assistant", first.text)]
 
