@@ -262,12 +262,14 @@ class OpenAPISpec:
             if declared.get("required"):
                 problems.append(Problem(where, "$", "the body is missing", "a required requestBody"))
             return problems
-        if "application/json" not in content:
+        # A multipart form (a file upload) is recorded as its fields' text, a file as its filename.
+        media = next((m for m in ("application/json", "multipart/form-data") if m in content), None)
+        if media is None:
             problems.append(
                 Problem(where, "$", "a JSON body was sent", f"no JSON body (declares {sorted(content) or 'none'})")
             )
             return problems
-        schema = content["application/json"].get("schema", {})
+        schema = content[media].get("schema", {})
         unknown = self._undeclared(schema, body, where, "$")
         flagged = {p.field.rsplit(".", 1)[0] for p in unknown}
         # jsonschema's "Additional properties are not allowed" says the same less precisely.

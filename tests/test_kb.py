@@ -261,3 +261,22 @@ def test_a_sync_that_fails_before_attaching_leaves_no_uploaded_file_behind(env: 
     assert env.knowledge.files == {}  # the four uploads were deleted again
     code, out, _ = kb("sync", str(folder), "--vector-store", "runbooks")
     assert code == 0 and "4 new" in out  # and the next sync sends them again
+
+
+def test_the_kb_requests_and_the_replies_they_get_conform_to_openais_spec(env: Emulator, tmp_path: Path) -> None:
+    from openapi_check import OpenAPISpec
+    from test_openapi_conformance import assert_requests_conform
+    from wire_recorder import Recorder
+
+    recorder = Recorder(env)
+    folder = folder_of(tmp_path, 3)
+    (folder / "broken.txt").write_bytes(b"\xff not utf-8")
+    assert kb("sync", str(folder), "--vector-store", "runbooks", "--create")[0] == 1
+    (folder / "disk-full.md").unlink()
+    (folder / "broken.txt").unlink()
+    (folder / "oom-kills.md").write_text("# OOM\n1. Raise the limit.\n")
+    assert kb("sync", str(folder), "--vector-store", "runbooks", "--prune")[0] == 0
+    assert kb("search", "OOMKilled", "--vector-store", "runbooks")[0] == 0
+    assert kb("ls", "--vector-store", "runbooks")[0] == 0
+    assert kb("rm", "--all", "--vector-store", "runbooks")[0] == 0
+    assert_requests_conform(recorder, OpenAPISpec.default(), min_requests=20)

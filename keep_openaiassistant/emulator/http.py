@@ -54,7 +54,7 @@ class Request:
     path: str
     query: dict[str, str]
     headers: dict[str, str]  # lower-cased names
-    body: Any  # the parsed JSON body, None when there is none
+    body: Any  # the parsed JSON body (a form's: :func:`form_fields`), None when there is none
     params: dict[str, str] = field(default_factory=dict)  # path parameters
     # A multipart/form-data body (file uploads): field name -> (filename or None, bytes).
     form: dict[str, tuple[str | None, bytes]] | None = None
@@ -212,6 +212,14 @@ def parse_form(content_type: str, raw: bytes) -> dict[str, tuple[str | None, byt
     return fields
 
 
+def form_fields(form: dict[str, tuple[str | None, bytes]] | None) -> dict[str, str] | None:
+    """A form as the request's ``body`` (what hooks record): each field's text, a file as its filename."""
+    if form is None:
+        return None
+    return {name: filename if filename is not None else data.decode("utf-8", "replace")
+            for name, (filename, data) in form.items()}  # fmt: skip
+
+
 def _encode_sse(event: str | None, data: Any) -> bytes:
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     head = f"event: {event}\n" if event else ""
@@ -260,7 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if headers.get("content-type", "").startswith("multipart/form-data"):
                 form, raw = parse_form(headers["content-type"], raw), b""
-            body = json.loads(raw) if raw else None
+            body = json.loads(raw) if raw else form_fields(form)
         except ValueError:
             body = None
             self._send_json(400, EmulatorError(400, "We could not parse the JSON body of your request.").body)
