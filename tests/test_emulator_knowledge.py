@@ -315,7 +315,10 @@ def test_a_run_with_file_search_records_the_search_step_and_cites_real_files(
     result = next(s for s in with_content if s["type"] == "tool_calls")["step_details"]["tool_calls"][0]
     assert "OOMKilled" in result["file_search"]["results"][0]["content"][0]["text"]
     thread2 = raw.ok("POST", "/threads", {"messages": [{"role": "user", "content": "Disk full on db-2"}]})
-    raw.stream("POST", f"/threads/{thread2['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
+    events = raw.stream("POST", f"/threads/{thread2['id']}/runs", {"assistant_id": assistant["id"], "stream": True})
+    deltas = [data for name, data in events if name == "thread.run.step.delta"]
+    searched = deltas[0]["delta"]["step_details"]["tool_calls"][0]["file_search"]["results"]
+    assert searched[0]["file_name"] == "disk-full.md" and "content" not in searched[0]
     assert_replies_conform(recorder, spec, min_replies=8, min_events=8)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .assistants_store import AssistantsStore, MessageRec, RunRec, StepRec
+from .assistants_store import AssistantsStore, MessageRec, RunRec, StepRec, without_search_content
 from .common import RUN_ACTIVE, text_chunks
 
 Event = tuple[str | None, Any]
@@ -156,7 +156,8 @@ class RunStream:
                     out.extend(("thread.message.delta", d) for d in message_deltas(message))
                     out.append((f"thread.message.{message.status}", message.to_dict()))
             else:
-                calls = [{"index": i, **call} for i, call in enumerate(step.step_details["tool_calls"])]
+                shown = without_search_content(step.step_details)["tool_calls"]  # results' text: only when included
+                calls = [{"index": i, **call} for i, call in enumerate(shown)]
                 delta = {
                     "id": step.id,
                     "object": "thread.run.step.delta",
