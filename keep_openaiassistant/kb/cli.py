@@ -60,7 +60,9 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--create", action="store_true", help="create the vector store when no store has that name")
     s.add_argument("--prune", action="store_true", help="remove files no longer in DIR")
     s.add_argument("--dry-run", action="store_true", help="print the plan, send nothing")
-    ls = actions.add_parser("ls", help="the vector stores, or the files of one")
+    ls = actions.add_parser(
+        "ls", help="the vector stores; the files of one with --vector-store (or OPENAI_VECTOR_STORE_IDS)"
+    )
     store_option(ls)
     ls.add_argument("--json", action="store_true")
     q = actions.add_parser("search", help="which runbook would file search find for this text?")
