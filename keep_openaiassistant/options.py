@@ -98,6 +98,12 @@ def parse_choice(name: str, value: Any, choices: tuple[str, ...]) -> str | None:
     return word
 
 
+def check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> None:
+    """A value that is sent as it is: absent, or exactly one of ``choices``."""
+    if value is not None and value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {_show(value)}.", field=name)
+
+
 def parse_identifier(name: str, value: Any, *, max_length: int | None = None) -> str | None:
     """An opaque text (``prompt_cache_key``, ``safety_identifier``); absent -> None."""
     if value is None or (isinstance(value, str) and not value.strip()):

@@ -107,12 +107,12 @@ class Settings:
 
     def _check_options(self) -> None:
         """The Responses options' values, each with a message naming the field."""
-        options.parse_choice("reasoning_effort", self.reasoning_effort, options.REASONING_EFFORTS)
+        options.check_choice("reasoning_effort", self.reasoning_effort, options.REASONING_EFFORTS)
+        options.check_choice("service_tier", self.service_tier, options.SERVICE_TIERS)
+        options.check_choice("truncation", self.truncation, options.TRUNCATIONS)
         options.parse_int("max_output_tokens", self.max_output_tokens, minimum=options.MIN_OUTPUT_TOKENS)
         options.parse_int("max_tool_calls", self.max_tool_calls, minimum=0)
-        options.parse_choice("service_tier", self.service_tier, options.SERVICE_TIERS)
         options.parse_identifier("prompt_cache_key", self.prompt_cache_key)
-        options.parse_choice("truncation", self.truncation, options.TRUNCATIONS)
         options.parse_int("compact_threshold", self.compact_threshold, minimum=options.MIN_COMPACT_THRESHOLD)
         options.parse_include(self.include)
         options.parse_identifier("safety_identifier", self.safety_identifier, max_length=options.MAX_SAFETY_IDENTIFIER)
@@ -120,10 +120,7 @@ class Settings:
             options.check_metadata(self.metadata)
         if self.extra_body is not None:
             options.check_extra_body(self.extra_body)
-        if options.parse_choice("thread_mode", self.thread_mode, options.THREAD_MODES) is None:
-            raise ConfigurationError(
-                f"thread_mode must be one of {', '.join(options.THREAD_MODES)}.", field="thread_mode"
-            )
+        options.check_choice("thread_mode", self.thread_mode, options.THREAD_MODES)
 
 
 def split_ids(value: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:

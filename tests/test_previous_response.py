@@ -67,15 +67,17 @@ class _Records(logging.Handler):
 def test_a_new_thread_is_a_response_whose_id_is_the_thread(make: Callable[..., Assistant], emulator: Emulator) -> None:
     assistant = make()
     logger, seen = logging.getLogger("keep_openaiassistant"), _Records()
-    level = logger.level
-    logger.addHandler(seen)  # its own handler: other tests may stop the logger's propagation
-    logger.setLevel(logging.INFO)
+    level, disabled = logger.level, logger.disabled
+    logger.addHandler(seen)  # its own handler: other tests may stop the logger's propagation, or
+    logger.setLevel(logging.INFO)  # disable it (logging.config with disable_existing_loggers)
+    logger.disabled = False
     try:
         first = assistant.ask("Disk full on db-1")
         second = assistant.ask("CPU high on web-3")
     finally:
         logger.removeHandler(seen)
         logger.setLevel(level)
+        logger.disabled = disabled
     assert first.thread_id == first.run_id and first.thread_id.startswith("resp_")
     assert second.thread_id == second.run_id != first.thread_id
     assert requests(emulator)[CONVERSATIONS] == 1, "detected once per server, not per question"

@@ -112,6 +112,7 @@ def test_a_chain_sends_previous_response_id_and_no_conversation() -> None:
     ("field", "value", "says"),
     [
         ("reasoning_effort", "extreme", "none, minimal, low, medium, high, xhigh, max"),
+        ("reasoning_effort", "High", "none, minimal, low, medium, high, xhigh, max"),
         ("max_output_tokens", 8, "at least 16"),
         ("max_tool_calls", -1, "at least 0"),
         ("service_tier", "turbo", "auto, default, flex, scale, priority, fast"),
@@ -126,6 +127,7 @@ def test_a_chain_sends_previous_response_id_and_no_conversation() -> None:
     ],
 )
 def test_a_bad_profile_option_fails_locally_naming_the_field(field: str, value: Any, says: str) -> None:
+    """Settings built in code are held to the API's exact words (the form and steps normalise case)."""
     with pytest.raises(errors.ConfigurationError) as caught:
         Settings(api_key="sk-test", api="responses", **{field: value}).check()
     assert caught.value.field == field and says in caught.value.message

@@ -140,8 +140,25 @@ def test_usage_maps_input_and_output_tokens() -> None:
     output = read_output(
         response("completed", [MESSAGE], usage={"input_tokens": 10, "output_tokens": 4, "total_tokens": 14})
     )
-    assert output.usage == Usage(prompt_tokens=10, completion_tokens=4, total_tokens=14)
-    assert read_output(response("cancelled")).usage == Usage()
+    assert output.usage == Usage(
+        prompt_tokens=10, completion_tokens=4, total_tokens=14, input_tokens=10, output_tokens=4, requests=1
+    )
+    assert read_output(response("cancelled")).usage == Usage(requests=1), "a response without usage still counts"
+
+
+def test_usage_reads_cached_cache_write_and_reasoning_tokens() -> None:
+    usage = {
+        "input_tokens": 100,
+        "input_tokens_details": {"cached_tokens": 60, "cache_write_tokens": 40},
+        "output_tokens": 30,
+        "output_tokens_details": {"reasoning_tokens": 20},
+        "total_tokens": 130,
+    }
+    got = read_output(response("completed", [MESSAGE], usage=usage)).usage
+    assert (got.cached_input_tokens, got.cache_write_tokens, got.reasoning_tokens) == (60, 40, 20)
+    assert got.plus(got) == Usage(200, 60, 260, 200, 60, 120, 80, 40, 2)
+    odd = read_output(response("completed", [MESSAGE], usage={"input_tokens": "9", "output_tokens_details": None}))
+    assert odd.usage == Usage(requests=1), "what is not a count is 0"
 
 
 def test_file_citations_are_numbered_per_file_at_their_positions_with_search_quotes() -> None:

@@ -151,7 +151,7 @@ class ResponsesBackend(BackendBase):
                 "provider, or leave it empty to start a new conversation.",
                 field="thread_id",
             )
-        options.parse_choice("reasoning_effort", question.reasoning_effort, options.REASONING_EFFORTS)
+        options.check_choice("reasoning_effort", question.reasoning_effort, options.REASONING_EFFORTS)
         options.parse_int("max_output_tokens", question.max_output_tokens, minimum=options.MIN_OUTPUT_TOKENS)
         check_format(question.structured_output_format)
         request.text_format(question.structured_output_format)
