@@ -131,11 +131,12 @@ def example(name: str, **replace: str) -> str:
     return text
 
 
-def keep_tables() -> None:
-    """enrich_alert writes to Keep's database: create its tables (sqlite in the test's directory)."""
-    from keep.api.core.db import create_db_and_tables
-
-    create_db_and_tables()
+ENRICH = """          enrich_alert:
+            - key: assistant_thread_id
+              value: results.thread_id
+            - key: restart_call_ids
+              value: results.pending_call_ids
+"""
 
 
 @pytest.mark.parametrize("api", ["assistants", "responses"])
@@ -148,14 +149,16 @@ def test_the_approval_examples_propose_a_restart_and_a_second_workflow_approves_
     if api == "assistants":
         auth["assistant_id"] = DEFAULT_ASSISTANT_ID
     monkeypatch.setenv("KEEP_PROVIDERS", json.dumps({"oncall_assistant": {"authentication": auth}}))
-    keep_tables()
     with ToolServer() as server:
         swap = {
             "https://deploy.internal.example/api/restart": server.url("/echo"),
             "Bearer {{ secrets.deploy_token }}": "Bearer test-token",
         }
         event = alert(service="checkout", description="OOMKilled 14 times [[tool:restart_service]]")
-        request = step_result(run_workflow(example("ai_restart_approval_request.yaml", **swap), event), "investigate")
+        # enrich_alert needs Keep's database (current Keep creates it only by migrations): the test
+        # hands the second workflow what it would store, from the first step's results.
+        text = example("ai_restart_approval_request.yaml", **swap, **{ENRICH: ""})
+        request = step_result(run_workflow(text, event), "investigate")
         assert request["status"] == "requires_approval" and server.received == []
         assert request["pending_call_ids"] == request["pending_calls"][0]["id"]
 
