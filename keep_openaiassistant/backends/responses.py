@@ -518,8 +518,7 @@ class _Ask(AskBase):
         unknown = sorted(set(self.question.approve or {}) - {c.id for c in pending} - {r.id for r in requests})
         if not (pending or requests) or unknown:
             raise errors.ConfigurationError(
-                f"approve names {', '.join(unknown) or 'calls'} that conversation {self.thread_id} does not wait for "
-                f"(its open "
+                f"approve names {', '.join(unknown) or 'calls'} that {self._thread()} does not wait for (its open "
                 f"calls: {', '.join(c.id for c in pending) or 'none'}). What to do: pass the ids from the stopped "
                 "step's results.pending_calls, on the thread_id it returned.",
                 field="approve",
@@ -536,8 +535,11 @@ class _Ask(AskBase):
 
     def _last_items(self) -> list[dict[str, Any]]:
         """The thread's newest items, oldest first (one GET): where open calls and requests are."""
-        listed = self.call("GET", f"/conversations/{self.thread_id}/items", query={"order": "desc", "limit": 20})
-        data = list(reversed(listed.data.get("data") or []))
+        if self.chain:
+            data = self.call("GET", f"/responses/{self.previous}").data.get("output") or []
+        else:
+            listed = self.call("GET", f"/conversations/{self.thread_id}/items", query={"order": "desc", "limit": 20})
+            data = list(reversed(listed.data.get("data") or []))
         return [i for i in data if isinstance(i, dict)]
 
     def _awaiting_result(self, response: dict[str, Any]) -> AskResult:
@@ -545,6 +547,8 @@ class _Ask(AskBase):
         assert self.toolbox is not None and self.awaiting is not None
         text = awaiting_text(self.awaiting)
         log.info("tool calls await approval", extra=self.extra(calls=[o.call.id for o in self.awaiting]))
+        if self.chain:
+            self.thread_id = self.run_id  # the approval step continues from this response
         return AskResult(
             text=text,
             response=text,
@@ -562,17 +566,18 @@ class _Ask(AskBase):
     def _expire_between_rounds(self, answered: list[dict[str, Any]]) -> NoReturn:
         """max_wait_time passed while tools ran: no response is running; the outputs close the calls."""
         closed = False
-        try:
-            self.wire.call(
-                "POST",
-                f"/conversations/{self.thread_id}/items",
-                body={"items": answered},
-                timeout=CLOSE_CALLS_SECONDS,
-                context=self.ids(),
-            )
-            closed = True
-        except errors.AssistantError as exc:
-            log.warning("could not close the calls at the deadline", extra=self.extra(error=str(exc)))
+        if not self.chain:
+            try:
+                self.wire.call(
+                    "POST",
+                    f"/conversations/{self.thread_id}/items",
+                    body={"items": answered},
+                    timeout=CLOSE_CALLS_SECONDS,
+                    context=self.ids(),
+                )
+                closed = True
+            except errors.AssistantError as exc:
+                log.warning("could not close the calls at the deadline", extra=self.extra(error=str(exc)))
         raise errors.DeadlineExceededError(
             f"No answer within max_wait_time={self.question.max_wait_time:g} s{self._where()}: the time ran out while "
             "the tools ran, between rounds; no response is running. "
