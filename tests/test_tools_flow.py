@@ -241,3 +241,24 @@ def test_the_responses_request_carries_the_declared_functions(
         ("get_logs", SCHEMAS["get_logs"]),
         ("runbook", {"type": "object", "properties": {}, "additionalProperties": False}),
     ]
+
+
+def test_an_approval_round_on_a_server_without_conversations(server: ToolServer) -> None:
+    # The thread is a chain of responses (previous_response_id): the stopped step's thread_id is
+    # its response, and the approval step answers the calls read from it.
+    from keep_openaiassistant import Settings
+
+    restart = {
+        "name": "restart_service",
+        "approval": "required",
+        "http": {"url": server.url("/echo"), "method": "POST"},
+    }
+    with Emulator(model_time=0.05, conversations=False) as emu:
+        settings = Settings(api_key="sk-emulator", base_url=emu.base_url, api="responses")
+        with Assistant(settings) as assistant:
+            first = assistant.ask("checkout OOM [[tool:restart_service]]", tools=[restart])
+            assert first.status == "requires_approval" and first.thread_id.startswith("resp_")
+            call_id = first.pending_calls[0]["id"]
+            second = assistant.ask("", thread_id=first.thread_id, approve={call_id: True}, tools=[restart])
+    assert second.status == "completed" and server.received == [("POST", "/echo")]
+    assert "Tool restart_service said" in second.text
