@@ -311,3 +311,11 @@ def test_a_bad_step_option_fails_before_any_request(make: Callable[..., Assistan
     with pytest.raises(errors.ConfigurationError, match="max_output_tokens"):
         make().ask("x", max_output_tokens=3)
     assert not recorder.requests()
+
+
+def test_the_install_check_names_an_unknown_model_and_where_to_find_one(make: Callable[..., Assistant]) -> None:
+    scopes = make(model="gpt-nope").check_access()
+    assert scopes["authenticated"] is True
+    assert "gpt-nope" in str(scopes["assistant"]) and "GET /v1/models" in str(scopes["assistant"])
+    assert "shut down" in str(scopes["assistant"])
+    assert make().check_access() == {"authenticated": True, "assistant": True}, "the default model is known"

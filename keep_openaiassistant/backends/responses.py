@@ -164,7 +164,8 @@ class ResponsesBackend(BackendBase):
             return exc.message
         model = self.settings.effective_model
         return (
-            f"model {model!r} is not available to this key: set `model` to one it can use (GET /v1/models lists them)"
+            f"the server does not know model {model!r} for this key (a misspelt name, a model this project may not "
+            "use, or one OpenAI has shut down): set `model` to one it lists under GET /v1/models"
         )
 
 
