@@ -13,6 +13,7 @@ of ``with:`` (it keeps strings and mappings), current Keep keeps both.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,84 @@ def test_the_tools_example_triages_with_a_keep_provider_and_an_http_endpoint(
         "Tool get_logs said: OOMKilled x14 in" in result["raw_response"]
         and '"team": "payments"' in result["raw_response"]
     )
+
+
+INSTALLED = """
+workflow:
+  id: assistant-installed-provider-test
+  triggers:
+    - type: alert
+  steps:
+    - name: investigate
+      provider:
+        type: openaiassistant
+        config: "{{ providers.oncall_assistant }}"
+        with:
+          prompt: "{{ alert.name }} on checkout. {{ alert.description }}"
+          tools:
+            functions:
+              - name: lookup_owner
+                parameters: %(lookup_owner)s
+                provider:
+                  type: http
+                  config: catalog
+                  with:
+                    url: "%(url)s"
+                    method: GET
+                    params:
+                      service: "${args.service}"
+"""
+
+
+def test_a_tool_uses_a_provider_installed_for_the_tenant(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, light_providers_folder: None, tmp_path: Path
+) -> None:
+    # Installed the way Keep's install endpoint leaves a provider: a row in Keep's database for the
+    # tenant and its config in Keep's secret manager. Keep's parser loads it into the workflow's
+    # providers (by id and by name), and the tool names it.
+    from keep.parser.parser import Parser
+
+    if "workflow_db_id" in inspect.signature(Parser().parse).parameters:
+        pytest.skip("current Keep parses a workflow here without its database (tenant_id=None)")
+    import datetime
+
+    from keep.api.core.db import create_db_and_tables, engine
+    from keep.api.models.db.provider import Provider
+    from keep.contextmanager.contextmanager import ContextManager
+    from keep.secretmanager.secretmanagerfactory import SecretManagerFactory
+    from sqlmodel import Session
+    from tools_server import ToolServer
+
+    monkeypatch.setenv("SECRET_MANAGER_TYPE", "FILE")
+    monkeypatch.setenv("SECRET_MANAGER_DIRECTORY", str(tmp_path))
+    tenant = "singletenant"
+    auth: dict[str, Any] = {
+        "api_key": "sk-emulator",
+        "base_url": emulator.base_url,
+        "assistant_id": DEFAULT_ASSISTANT_ID,
+    }
+    monkeypatch.setenv("KEEP_PROVIDERS", json.dumps({"oncall_assistant": {"authentication": auth}}))
+    create_db_and_tables()
+    with Session(engine) as session:
+        session.add(
+            Provider(
+                id="prov-catalog",
+                tenant_id=tenant,
+                name="catalog",
+                type="http",
+                installed_by="test",
+                installation_time=datetime.datetime.now(),
+                configuration_key=f"{tenant}_http_prov-catalog",
+                validatedScopes={},
+            )
+        )
+        session.commit()
+    secrets = SecretManagerFactory.get_secret_manager(ContextManager(tenant_id=tenant))
+    secrets.write_secret(secret_name=f"{tenant}_http_prov-catalog", secret_value=json.dumps({"authentication": {}}))
+    with ToolServer() as server:
+        text = INSTALLED % {"lookup_owner": json.dumps(SCHEMAS["lookup_owner"]), "url": server.url("/echo")}
+        result = step_result(run_workflow(text, alert(description="[[tool:lookup_owner]]")), "investigate")
+        assert server.received == [("GET", "/echo")]
+    [owner] = result["tool_calls"]
+    assert owner["source"] == "provider" and owner["status"] == "ok", owner.get("error")
+    assert json.loads(owner["arguments"])["service"] in owner["output"]
