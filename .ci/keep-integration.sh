@@ -4,22 +4,26 @@
 # Keep's current release is not on PyPI; keephq 0.2.7 (Dec 2023) is, with old pins (pydantic 1,
 # openai<0.28). So: keephq 0.2.7 installed with --no-deps, plus only the packages its imports
 # need (at keephq's own version ranges, read from its metadata), plus Keep's current SDK pins
-# (openai 1.37.1 on httpx 0.27 — never openai<0.28). Then:
+# (openai 1.37.1 on httpx 0.26.0, as current Keep's lock — never openai<0.28), plus what Keep's
+# API server imports (.ci/keep027-server.txt). Then:
 #   1. the wheel holds keep/providers/openaiassistant_provider/ and nothing else under keep/;
 #   2. installing it puts the provider inside Keep's own providers folder (discovery A);
-#   3. tests/keep/ run against that install (not the source tree), doctor says Keep finds it,
+#   3. tests/keep/ run against that install (not the source tree) — Keep's workflow runner on
+#      every example, and Keep's real API server (`keep api`, SQLite, no auth) installing the
+#      provider, taking the workflows and running one on an alert —, doctor says Keep finds it,
 #      and the provider module's smoke block answers through the emulator;
 #   4. `pip uninstall` removes the provider and Keep still imports.
 # Against a current Keep source checkout instead, see docs/keep.md.
 #
 # Usage: .ci/keep-integration.sh                          keephq 0.2.7 in .venvs/keep027 (CI)
 #        KEEP_SOURCE=/tmp/keep-src .ci/keep-integration.sh a current Keep source tree in .venvs/keep-src
-# (venvs are reused between runs)
+# (venvs are reused between runs; KEEP_VENV=DIR puts the venv elsewhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 if [ -n "${KEEP_SOURCE:-}" ]; then VENV="$PWD/.venvs/keep-src"; else VENV="$PWD/.venvs/keep027"; fi
+VENV=${KEEP_VENV:-$VENV}
 DIST="$PWD/.venvs/keep-dist"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 step() { printf '== %s\n' "$*"; }
@@ -92,12 +96,16 @@ PY
   )
   "${PIP[@]}" "${KEEP_DEPS[@]}" "pydantic==1.10.19" pytz python-dateutil pytest jsonschema 2>&1 \
     | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
+  # Keep's API server, for tests/keep/test_keep_server.py (which fails, not skips, when it cannot start)
+  "${PIP[@]}" -r .ci/keep027-server.txt "pydantic==1.10.19" 2>&1 \
+    | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts\|requires .*, but you have" || true; }
+  export KEEP_SERVER_TEST=1
 fi
 
 step "install the wheel"
 "${PIP[@]}" --force-reinstall --no-deps "$WHEEL"
 if [ -z "${KEEP_SOURCE:-}" ]; then  # Keep's current SDK pins; a source Keep's lock already has them
-  "${PIP[@]}" "$WHEEL" "openai==1.37.1" "httpx==0.27.2" 2>&1 | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
+  "${PIP[@]}" "$WHEEL" "openai==1.37.1" "httpx==0.26.0" 2>&1 | { grep -v "keephq 0.2.7 requires\|dependency resolver\|dependency conflicts" || true; }
 fi
 "$PY" -c 'import openai, pydantic; print(f"   openai {openai.__version__}, pydantic {pydantic.VERSION}")'
 PROVIDERS=$("$PY" -c 'import importlib.util as u; print(list(u.find_spec("keep.providers").submodule_search_locations)[0])')

@@ -33,7 +33,7 @@ def test_query_returns_the_contract_dict(make_provider: Any, api: str, thread_pr
     assert result["status"] == "completed"
     assert result["backend"] == api
     assert result["thread_id"].startswith(thread_prefix)
-    assert set(result["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+    assert set(result["usage"]) >= {"prompt_tokens", "completion_tokens", "total_tokens"}  # more detail may follow
     assert result["messages"][0] == {"role": "user", "content": "Disk full on db-1"}
 
 
