@@ -149,7 +149,7 @@ class OpenaiassistantProvider(BaseProvider):  # type: ignore[misc]
         name = getattr(self.config, "name", None)
         if isinstance(name, str) and name.strip() and name.strip() != self.provider_id:
             return f"{name.strip()!r}"
-        return self.provider_id
+        return str(self.provider_id)
 
     def _get_engine(self) -> Assistant:
         """One engine (one SDK client, one connection pool) per provider instance, built once.
