@@ -48,6 +48,7 @@ TRIAGE = EXAMPLES / "ai_alert_triage_with_assistant.yaml"
 STARTUP_SECONDS = 120  # Keep 0.2.7 is up in ~10 s here, current Keep in ~20 s
 RUN_SECONDS = 90  # an execution: the scheduler's poll, the emulator's answer, the log write
 REQUIRED = os.environ.get("KEEP_SERVER_TEST") == "1"
+ENDED = ("success", "error", "timeout", "failed")
 
 
 def _server_import_error() -> str | None:
@@ -245,19 +246,24 @@ def _executions(keep: Keep, workflow_id: str) -> list[dict[str, Any]]:
 
 
 def _fire_and_wait(keep: Keep, workflow_id: str, alert: dict[str, Any], seen: int) -> dict[str, Any]:
-    """Send the alert; return the workflow's next execution once it has ended."""
+    """Send the alert; return the workflow's next execution once it has ended and been saved.
+
+    Keep marks an execution final about a second before its last log lines and results are
+    written, so "saved" is: final, with results and the provider's answer among its logs.
+    """
     status, body = keep.call("POST", "/alerts/event", alert)
     assert status in (200, 201, 202), (status, body)
     deadline = time.monotonic() + RUN_SECONDS
+    newest: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        runs = _executions(keep, workflow_id)
-        ended = [r for r in runs if r.get("status") in ("success", "error", "timeout", "failed")]
+        ended = [r for r in _executions(keep, workflow_id) if r.get("status") in ENDED]
         if len(ended) > seen:
             newest = max(ended, key=lambda r: str(r.get("started")))
-            time.sleep(1.5)  # Keep marks an execution final ~1 s before its last logs and results are saved
-            return next(r for r in _executions(keep, workflow_id) if r["id"] == newest["id"])
-        time.sleep(0.5)
-    pytest.fail(f"no execution of {workflow_id} ended within {RUN_SECONDS} s:\n{keep.tail()}")
+            saved = newest.get("results") and "The assistant answered" in json.dumps(newest.get("logs"))
+            if saved or newest.get("status") != "success":
+                return newest
+        time.sleep(0.5)  # Keep's scheduler and log writer are another process: only polling sees them
+    pytest.fail(f"no execution of {workflow_id} ended and was saved within {RUN_SECONDS} s: {newest}\n{keep.tail()}")
 
 
 def _threads_asked_about(emulator: Emulator, marker: str) -> set[str]:
