@@ -270,3 +270,24 @@ def test_detection_is_shared_by_concurrent_first_questions(make: Callable[..., A
         threads = list(pool.map(ask, range(3)))
     assert all(t.startswith("resp_") for t in threads)
     assert requests(emulator)[CONVERSATIONS] <= 3
+
+
+def test_the_switch_is_also_a_control_call_for_an_emulator_in_another_process(full_emulator: Emulator) -> None:
+    """``POST /_emulator/config {"conversations": false}``: the same switch across processes."""
+    import json
+    import urllib.request
+
+    def control(method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{full_emulator.url}/_emulator/config", data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        req.add_header("Authorization", "Bearer sk-emulator")
+        with urllib.request.urlopen(req, timeout=5) as reply:
+            answer: dict[str, Any] = json.loads(reply.read())
+            return answer
+
+    assert control("GET")["conversations"] is True
+    assert control("POST", {"conversations": False, "context_window": 5000})["conversations"] is False
+    with Assistant(Settings(api_key="sk-emulator", base_url=full_emulator.base_url, api="responses")) as assistant:
+        assert assistant.ask("Disk full on db-1").thread_id.startswith("resp_")
+    assert control("POST", {"conversations": True})["context_window"] == 5000

@@ -17,10 +17,15 @@ switch its behaviour between runs. Every route lives under ``/_emulator/`` and t
 | ``GET /_emulator/config``      | the switches below                                                |
 | ``POST /_emulator/config``     | set some of them:                                                 |
 |                                | ``{"model_time": 2.0, "poll_after_ms": 100, "refuse_stream": true}``|
+|                                | ``{"conversations": false, "context_window": 2000}``              |
 
 ``refuse_stream``: the emulator then behaves like a server (or proxy) that does not stream:
 any API request whose body asks for ``"stream": true`` is answered HTTP 400 before it touches
 any state, so a client must get its answer by polling.
+
+``conversations``: false serves no Conversations API (404 on its routes, like a gateway that
+speaks only Responses), so clients chain responses with ``previous_response_id``;
+``context_window``: the model's window in tokens (truncation and compaction, docs/responses.md).
 
 Connections: the counter of the HTTP core counts every accepted connection, control calls
 included. Control clients open one connection per call (``urllib`` does not keep connections
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
     from . import Emulator
 
 PREFIX = "/_emulator"
-_SWITCHES = ("model_time", "poll_after_ms", "refuse_stream")
+_SWITCHES = ("model_time", "poll_after_ms", "refuse_stream", "conversations", "context_window")
 
 
 class StreamGate:
@@ -143,6 +148,10 @@ class ControlApi:
             config.poll_after_ms = None if value is None else int(value)
         if "refuse_stream" in body:
             config.extra["refuse_stream"] = bool(body["refuse_stream"])
+        if "conversations" in body:
+            config.conversations = bool(body["conversations"])
+        if "context_window" in body:
+            config.context_window = int(body["context_window"])
         return JsonReply(self._switches())
 
     def _switches(self) -> dict[str, Any]:
@@ -151,6 +160,8 @@ class ControlApi:
             "model_time": config.model_time,
             "poll_after_ms": config.poll_after_ms,
             "refuse_stream": bool(config.extra.get("refuse_stream")),
+            "conversations": config.conversations,
+            "context_window": config.context_window,
         }
 
 
