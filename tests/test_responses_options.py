@@ -319,3 +319,13 @@ def test_the_install_check_names_an_unknown_model_and_where_to_find_one(make: Ca
     assert "gpt-nope" in str(scopes["assistant"]) and "GET /v1/models" in str(scopes["assistant"])
     assert "shut down" in str(scopes["assistant"])
     assert make().check_access() == {"authenticated": True, "assistant": True}, "the default model is known"
+
+
+def test_reasoning_counts_against_max_output_tokens(make: Callable[..., Assistant]) -> None:
+    """max_output_tokens bounds reasoning and answer together (the emulator as OpenAI documents it)."""
+    answer = make().ask("Disk full on db-1").usage.output_tokens
+    assert answer + 128 > 150 > 128, "the answer fits the bound alone, not with high reasoning"
+    assert make(max_output_tokens=150).ask("Disk full on db-1").status == "completed"
+    with pytest.raises(errors.RunIncompleteError) as caught:
+        make(reasoning_effort="high", max_output_tokens=150).ask("Disk full on db-1")
+    assert "max_output_tokens" in caught.value.message

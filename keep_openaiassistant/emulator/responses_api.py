@@ -287,10 +287,20 @@ class ResponsesApi:
         details = rec.usage["input_tokens_details"]
         if options.prompt_cache_key is not None:
             details["cache_write_tokens"] = rec.usage["input_tokens"] - details["cached_tokens"]
-        if reasoning:
-            rec.usage["output_tokens_details"]["reasoning_tokens"] = reasoning
-            rec.usage["output_tokens"] += reasoning
-            rec.usage["total_tokens"] += reasoning
+        if not reasoning:
+            return
+        limit = rec.echo["max_output_tokens"]
+        visible = rec.usage["output_tokens"]
+        if limit is not None and reasoning + visible > limit:
+            # max_output_tokens bounds reasoning and answer together: the answer gets what is left
+            visible = max(0, limit - reasoning)
+            reasoning = min(reasoning, limit)
+            if rec.final_status == "completed":
+                rec.final_status, rec.incomplete_details = "incomplete", {"reason": "max_output_tokens"}
+            rec.final_output = truncate_output(rec.final_output, visible * 4)
+        rec.usage["output_tokens_details"]["reasoning_tokens"] = reasoning
+        rec.usage["output_tokens"] = visible + reasoning
+        rec.usage["total_tokens"] = rec.usage["input_tokens"] + visible + reasoning
 
     def _plan(
         self,
