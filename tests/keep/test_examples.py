@@ -69,7 +69,7 @@ def fire(text: str, event: dict[str, Any]) -> dict[str, Any]:
     action must succeed. Returns Keep's steps context."""
     from keep.api.models.alert import AlertDto
 
-    workflow = parse_workflow(text)
+    workflow = _parse(text)
     workflow.context_manager.set_event_context(AlertDto(**event))
     errors = workflow.run("exec-1")
     assert not [e for e in errors or [] if e], f"actions failed: {errors}"
@@ -77,9 +77,38 @@ def fire(text: str, event: dict[str, Any]) -> dict[str, Any]:
     return steps
 
 
+def _parse(text: str) -> Any:
+    """Keep's parser as its server calls it, for a tenant: current Keep writes a step's
+    enrich_alert for the workflow's tenant, and a run without one (tenant None) cannot store it.
+    Keep 0.2.7 always has its single tenant (test_workflow.parse_workflow)."""
+    import inspect
+
+    import yaml
+    from keep.parser.parser import Parser
+
+    parser = Parser()
+    if "workflow_db_id" not in inspect.signature(parser.parse).parameters:
+        return parse_workflow(text)
+    parsed = parser.parse(tenant_id=CURRENT_KEEP_TENANT, parsed_workflow_yaml=yaml.safe_load(text), workflow_db_id="x")
+    return parsed[0] if isinstance(parsed, list) else parsed
+
+
+CURRENT_KEEP_TENANT = "keep"  # current Keep's single tenant (SINGLE_TENANT_UUID)
+
+
 def tenant() -> str:
-    """The tenant Keep's parser gives a workflow run here (0.2.7: singletenant; current: its default)."""
-    return str(parse_workflow(TRIAGE.read_text(encoding="utf-8")).context_manager.tenant_id or "keep")
+    """The tenant the workflow ran for (0.2.7: singletenant; current Keep: as parsed above)."""
+    return str(_parse(TRIAGE.read_text(encoding="utf-8")).context_manager.tenant_id)
+
+
+@pytest.fixture
+def keep_tables() -> None:
+    """Keep's tables in its SQLite database (./keep.db in the test's directory): current Keep
+    creates them only through its server's migrations, and enrich_alert writes to them."""
+    from keep.api.core.db import engine
+    from sqlmodel import SQLModel
+
+    SQLModel.metadata.create_all(engine)
 
 
 def enrichments(fingerprint: str) -> dict[str, Any]:
@@ -98,7 +127,9 @@ def _keep_drops_a_steps_lists() -> bool:
     return not Parser.parse_provider_parameters({"enrich_alert": [{"key": "k", "value": "v"}]})
 
 
-def test_triage_starts_a_thread_and_the_same_alert_firing_again_continues_it(providers: dict[str, Any]) -> None:
+def test_triage_starts_a_thread_and_the_same_alert_firing_again_continues_it(
+    providers: dict[str, Any], keep_tables: None
+) -> None:
     text = TRIAGE.read_text(encoding="utf-8")
     first_event = alert(description="Disk full on db-1", fingerprint=f"fp-triage-{providers['api']}")
     first = step_result(fire(text, first_event), "triage")

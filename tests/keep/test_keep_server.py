@@ -232,13 +232,16 @@ def test_every_example_uploads(keep: Keep, installed: dict[str, Any], path: Path
     status, body = keep.call("POST", "/workflows", files={"file": path.read_text(encoding="utf-8")})
     assert status in (200, 201), (status, body)
     assert body["workflow_id"], body
+    # Taken down again: an alert below must run the one workflow it is about, not every example.
+    status, _ = keep.call("DELETE", f"/workflows/{body['workflow_id']}")
+    assert status == 200
 
 
 def _executions(keep: Keep, workflow_id: str) -> list[dict[str, Any]]:
     """The workflow's executions, newest first, with their results (Keep 0.2.7 and current)."""
     status, body = keep.call("GET", f"/workflows/{workflow_id}/runs")
     if status == 200 and isinstance(body, dict):  # current Keep
-        runs: list[dict[str, Any]] = body.get("workflow_executions") or []
+        runs: list[dict[str, Any]] = body.get("items") or []
         return [keep.call("GET", f"/workflows/runs/{r['id']}")[1] for r in runs]
     status, body = keep.call("GET", f"/workflows/{workflow_id}")  # Keep 0.2.7: the executions
     assert status == 200 and isinstance(body, list), (status, body)
@@ -249,21 +252,28 @@ def _fire_and_wait(keep: Keep, workflow_id: str, alert: dict[str, Any], seen: in
     """Send the alert; return the workflow's next execution once it has ended and been saved.
 
     Keep marks an execution final about a second before its last log lines and results are
-    written, so "saved" is: final, with results and the provider's answer among its logs.
+    written, so "saved" is: final, with the step's thread in its results or the provider's answer
+    among its logs.
     """
     status, body = keep.call("POST", "/alerts/event", alert)
     assert status in (200, 201, 202), (status, body)
     deadline = time.monotonic() + RUN_SECONDS
     newest: dict[str, Any] = {}
+    runs: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        ended = [r for r in _executions(keep, workflow_id) if r.get("status") in ENDED]
+        runs = _executions(keep, workflow_id)
+        ended = [r for r in runs if r.get("status") in ENDED]
         if len(ended) > seen:
             newest = max(ended, key=lambda r: str(r.get("started")))
-            saved = newest.get("results") and "The assistant answered" in json.dumps(newest.get("logs"))
+            # current Keep: the step's results (with its thread); 0.2.7: the provider's own log line
+            saved = "thread_" in json.dumps(newest.get("results")) or "The assistant answered" in json.dumps(
+                newest.get("logs")
+            )
             if saved or newest.get("status") != "success":
                 return newest
         time.sleep(0.5)  # Keep's scheduler and log writer are another process: only polling sees them
-    pytest.fail(f"no execution of {workflow_id} ended and was saved within {RUN_SECONDS} s: {newest}\n{keep.tail()}")
+    shown = json.dumps([{k: v for k, v in r.items() if k != "logs"} for r in runs])[:2000]
+    pytest.fail(f"no execution of {workflow_id} ended and was saved within {RUN_SECONDS} s: {shown}\n{keep.tail(8)}")
 
 
 def _threads_asked_about(emulator: Emulator, marker: str) -> set[str]:
@@ -300,7 +310,8 @@ def test_an_alert_runs_the_triage_example_and_a_refire_continues_its_thread(
     alert["description"] = f"Disk full on db-1 ({alert['fingerprint']})"
     first = _fire_and_wait(keep, workflow_id, alert, seen=0)
     assert first["status"] == "success", json.dumps(first)[:3000]
-    assert "The assistant answered" in json.dumps(first["logs"])  # the provider's own log line, saved by Keep
+    if not _is_current_keep():  # current Keep writes the logs later, on a timer; it returns the step's results
+        assert "The assistant answered" in json.dumps(first["logs"])  # the provider's own log line
     # The step asked the emulator once, in one new thread; current Keep also returns the step's
     # results with that thread (Keep 0.2.7 saves the actions' results only).
     threads = _threads_asked_about(emulator_for_keep, alert["fingerprint"])
@@ -312,7 +323,10 @@ def test_an_alert_runs_the_triage_example_and_a_refire_continues_its_thread(
             "first firing checked; the refire half needs a Keep whose parser keeps a step's enrich_alert "
             "list (Keep 0.2.7 drops a step's list values, so the thread is never stored on the alert)"
         )
-    again = _fire_and_wait(keep, workflow_id, {**alert, "lastReceived": "2026-08-01T10:30:00.000Z"}, seen=1)
+    # Fired again, and changed: Keep drops an event that repeats the stored alert but for its
+    # lastReceived as a full duplicate, and runs no workflow for it.
+    refire = {**alert, "lastReceived": "2026-08-01T10:30:00.000Z", "description": alert["description"] + ", now 99%"}
+    again = _fire_and_wait(keep, workflow_id, refire, seen=1)
     assert again["status"] == "success", json.dumps(again)[:3000]
     assert _threads_asked_about(emulator_for_keep, alert["fingerprint"]) == threads, "one thread for both firings"
     assert set(re.findall(r"thread_[0-9a-f]{8,}", json.dumps(again.get("results")))) == threads, again
