@@ -36,16 +36,11 @@ Every ``$ref`` must resolve inside the schema (``#/$defs/...``); other documents
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import reprlib
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-import referencing
-import referencing.exceptions
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError, ValidationError, best_match
-from referencing.jsonschema import DRAFT202012
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError, ResponseFormatError
 from .jsonextract import MAX_DEPTH, Found, extract_json, find_json, not_json_error, where
@@ -109,7 +104,20 @@ VIOLATION_CHARS = 200
 _EXAMPLE = '{"type": "json_schema", "json_schema": {"name": "triage", "schema": {"type": "object", ...}}}'
 # Keys whose values are data, not subschemas: a "$ref" in them is no reference.
 _DATA_KEYS = frozenset({"enum", "const", "default", "examples"})
-_NO_RETRIEVAL: referencing.Registry[Any] = referencing.Registry()
+
+if TYPE_CHECKING:
+    import referencing
+    from jsonschema.exceptions import SchemaError, ValidationError
+
+
+# jsonschema and referencing are imported when a step first uses a schema: they add thousands
+# of objects to the heap (and to every full garbage collection) of a process that never does.
+@functools.cache
+def _no_retrieval() -> referencing.Registry[Any]:
+    """A registry that resolves references inside the schema only: nothing is ever fetched."""
+    import referencing
+
+    return referencing.Registry()
 
 
 def normalize_format(fmt: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -169,6 +177,9 @@ def check_format(fmt: Any) -> None:
             f"What to do: give a JSON Schema such as {_EXAMPLE}."
         )
     _check_type_word(schema, bare=fmt.get("type") not in FORMAT_TYPES and "schema" not in fmt)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -242,7 +253,11 @@ def first_violation(schema: Mapping[str, Any], value: Any) -> str | None:
     writes ``repr(instance)`` into every message, and an ``anyOf`` of 20 branches against a
     1 MB answer would otherwise print the megabyte 20 times.
     """
-    validator = Draft202012Validator(schema, registry=_NO_RETRIEVAL)
+    import referencing.exceptions
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    validator = Draft202012Validator(schema, registry=_no_retrieval())
     try:
         errors: Iterator[ValidationError] = validator.iter_errors(_quiet(value))
         first = next(errors, None)
@@ -356,9 +371,12 @@ def _check_references(schema: Mapping[str, Any]) -> None:
     refs = list(_references(schema))
     if not refs:
         return
+    import referencing.exceptions
+    from referencing.jsonschema import DRAFT202012
+
     resource = DRAFT202012.create_resource(dict(schema))
     base = resource.id() or ""
-    resolver = _NO_RETRIEVAL.with_resource(base, resource).crawl().resolver(base_uri=base)
+    resolver = _no_retrieval().with_resource(base, resource).crawl().resolver(base_uri=base)
     for ref in refs:
         try:
             resolver.lookup(ref)
