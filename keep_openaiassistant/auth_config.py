@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -284,6 +285,20 @@ class OpenaiassistantProviderAuthConfig:
             "config_sub_group": RESPONSES_TAB,
         },
     )
+    mcp_servers: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "required": False,
+            "description": "MCP servers",
+            "sensitive": False,
+            "hint": "A JSON list of hosted MCP servers every step may use (Responses API), e.g. "
+            '[{"type": "mcp", "server_label": "pagerduty", "server_url": "https://...", '
+            '"require_approval": "always"}]; see docs/tools.md',
+            "placeholder": '[{"type": "mcp", "server_label": "pagerduty", "server_url": "https://mcp.example/mcp"}]',
+            "config_main_group": PROFILE_GROUP,
+            "config_sub_group": RESPONSES_TAB,
+        },
+    )
     thread_mode: str = dataclasses.field(
         default="auto",
         metadata={
@@ -410,8 +425,30 @@ def responses_options(auth: OpenaiassistantProviderAuthConfig) -> dict[str, Any]
         ),
         "metadata": metadata,
         "extra_body": extra_body,
+        "mcp_servers": _mcp_servers(_text(auth.mcp_servers)),
         "thread_mode": options.parse_choice("thread_mode", auth.thread_mode, options.THREAD_MODES) or "auto",
     }
+
+
+def _mcp_servers(text: str | None) -> tuple[dict[str, Any], ...]:
+    """The form's MCP servers: a JSON list of objects (or one object); checked by the engine."""
+    if not text:
+        return ()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"mcp_servers is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): give a JSON list "
+            'such as [{"type": "mcp", "server_label": "pagerduty", "server_url": "https://..."}].',
+            field="mcp_servers",
+        ) from None
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise ConfigurationError(
+            "mcp_servers must be a JSON list of objects, each {type: mcp, server_label, server_url, ...}.",
+            field="mcp_servers",
+        )
+    return tuple(items)
 
 
 def settings_from_authentication(authentication: Mapping[str, Any] | None) -> Settings:

@@ -11,6 +11,7 @@ its own stack.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any, Self
@@ -24,6 +25,7 @@ from .question import DEFAULT_MAX_WAIT_TIME, Backend, History, Question
 from .results import AskResult
 from .settings import Settings
 from .tools import ProviderRunner, ToolSet, parse_tools
+from .tools.spec import parse_mcp
 from .transport import bound_by_deadlines
 from .waiting import Clock, Deadline, Sleep
 from .wire import make_client
@@ -55,6 +57,18 @@ class Assistant:
         self._clock = clock
         self._sleep = sleep
         self._closed = False
+        try:
+            self._profile_mcp = tuple(
+                parse_mcp(raw, where=f"mcp_servers[{i}]") for i, raw in enumerate(settings.mcp_servers)
+            )
+        except ConfigurationError as exc:
+            raise ConfigurationError(exc.message, field="mcp_servers") from None
+        if self._profile_mcp and settings.backend == "assistants":
+            raise ConfigurationError(
+                "mcp_servers is set, but hosted MCP servers are a Responses API tool and this provider uses the "
+                "Assistants API. What to do: clear mcp_servers, or set api: responses.",
+                field="mcp_servers",
+            )
         backend_class = AssistantsBackend if settings.backend == "assistants" else ResponsesBackend
         self.backend: Backend = backend_class(settings, client, clock=clock, sleep=sleep)
 
@@ -97,7 +111,9 @@ class Assistant:
             structured_output_format=structured_output_format or None,
             tool_outputs=tool_outputs or None,
             history=history,
-            tools=tools if isinstance(tools, ToolSet) else parse_tools(tools, tool_outputs=tool_outputs or None),
+            tools=self._with_profile_mcp(
+                tools if isinstance(tools, ToolSet) else parse_tools(tools, tool_outputs=tool_outputs or None)
+            ),
             approve=dict(approve) if approve else None,
             provider_runner=provider_runner,
             reasoning_effort=reasoning_effort or None,
@@ -105,6 +121,15 @@ class Assistant:
         )
         deadline = Deadline(max_wait_time, clock=self._clock, sleep=self._sleep)
         return self.backend.ask(question, deadline)
+
+    def _with_profile_mcp(self, tools: ToolSet | None) -> ToolSet | None:
+        """The step's tools plus the profile's MCP servers (a step's server of the same label wins)."""
+        if not self._profile_mcp:
+            return tools
+        tools = tools or ToolSet()
+        labels = {server.label for server in tools.mcp}
+        profile = tuple(server for server in self._profile_mcp if server.label not in labels)
+        return dataclasses.replace(tools, mcp=profile + tools.mcp)
 
     def check_access(self) -> dict[str, bool | str]:
         """Cheap, side-effect-free checks for Keep's validate_scopes, within their own budget."""

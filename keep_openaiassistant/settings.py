@@ -45,6 +45,9 @@ class Settings:
     safety_identifier: str | None = None
     metadata: Mapping[str, str] | None = field(default=None, hash=False)
     extra_body: Mapping[str, Any] | None = field(default=None, hash=False)
+    # Hosted MCP servers every ask of this profile may use (Responses backend), as the API takes
+    # them: {"type": "mcp", "server_label", "server_url", "allowed_tools", "headers", "require_approval"}.
+    mcp_servers: tuple[Mapping[str, Any], ...] = field(default=(), hash=False)
     # auto | conversations | previous_response_id (servers without the Conversations API).
     thread_mode: str = "auto"
     # Transport knobs (not in Keep's form; sensible for an incident tool). Retries happen

@@ -42,6 +42,7 @@ RESPONSES_OPTIONS = (
     "safety_identifier",
     "metadata",
     "extra_body",
+    "mcp_servers",  # issue 11: hosted MCP servers of the profile
     "thread_mode",
 )
 

@@ -155,3 +155,39 @@ def test_an_answer_that_violates_the_schema_fails_with_the_violation(api: str, m
         make_assistant(api).ask("Disk full [[json]]", structured_output_format=fmt)
     assert caught.value.violation and "count" in caught.value.violation and "10" in caught.value.violation
     assert '"count"' in caught.value.text and caught.value.run_id
+
+
+def test_profile_mcp_servers_are_checked_and_refused_on_the_assistants_backend(emulator: Emulator) -> None:
+    good = {"type": "mcp", "server_label": "pagerduty", "server_url": "https://mcp.example/mcp"}
+    with pytest.raises(errors.ConfigurationError, match="Responses API tool") as caught:
+        Assistant(
+            Settings(
+                api_key="sk-x",
+                base_url=emulator.base_url,
+                api="assistants",
+                assistant_id="asst_emulator",
+                mcp_servers=(good,),
+            )
+        )
+    assert caught.value.field == "mcp_servers"
+    with pytest.raises(errors.ConfigurationError, match=r"mcp_servers\[0\]\.server_url") as caught:
+        Assistant(
+            Settings(
+                api_key="sk-x",
+                base_url=emulator.base_url,
+                api="responses",
+                mcp_servers=({"type": "mcp", "server_label": "x", "server_url": "ftp://x"},),
+            )
+        )
+    assert caught.value.field == "mcp_servers"
+
+
+def test_the_install_form_takes_mcp_servers_as_json() -> None:
+    from keep_openaiassistant.auth_config import settings_from_authentication
+
+    servers = '[{"type": "mcp", "server_label": "pagerduty", "server_url": "https://mcp.example/mcp"}]'
+    settings = settings_from_authentication({"api_key": "sk-x", "mcp_servers": servers})
+    assert settings.mcp_servers[0]["server_label"] == "pagerduty"
+    with pytest.raises(errors.ConfigurationError) as caught:
+        settings_from_authentication({"api_key": "sk-x", "mcp_servers": "[1, 2]"})
+    assert caught.value.field == "mcp_servers"

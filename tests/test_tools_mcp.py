@@ -135,3 +135,11 @@ def test_an_mcp_call_needing_approval_waits_for_a_later_step(
 def test_the_assistants_backend_refuses_mcp_servers(make_assistant: MakeAssistant, server: McpServerThread) -> None:
     with pytest.raises(errors.ConfigurationError, match="hosted MCP servers are a Responses API tool"):
         make_assistant("assistants").ask("x", tools={"mcp": [mcp_tool(server)]})
+
+
+def test_mcp_servers_of_the_profile_join_every_step(make_assistant: MakeAssistant, server: McpServerThread) -> None:
+    """The install form's mcp_servers: every step may use them, with no tools: of its own."""
+    profile = (mcp_tool(server, require_approval="never"),)
+    result = make_assistant("responses", mcp_servers=profile).ask("checkout slow [[mcp:get_incidents]]")
+    assert result.status == "completed" and server.calls == [("get_incidents", {"service": "checkout slow"})]
+    assert [call["server_label"] for call in result.tool_calls] == ["oncall"]

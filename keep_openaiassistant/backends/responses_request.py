@@ -64,10 +64,10 @@ def function_tools(question: Question) -> list[dict[str, Any]]:
     A step that declares ``tools`` sends those functions, each with its own description and
     JSON schema (``tool_outputs`` joined as parameterless values), and its hosted MCP servers.
     """
+    servers = [dict(server.tool) for server in question.tools.mcp] if question.tools is not None else []
     if question.tools is not None and question.tools.declared:
-        declared = [spec.function_tool() for spec in question.tools.functions]
-        return declared + [dict(server.tool) for server in question.tools.mcp]
-    tools_: list[dict[str, Any]] = []
+        return [spec.function_tool() for spec in question.tools.functions] + servers
+    tools_: list[dict[str, Any]] = servers
     for name in question.tool_outputs or {}:
         if _FUNCTION_NAME.match(str(name)):
             tools_.append(
