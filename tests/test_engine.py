@@ -191,3 +191,13 @@ def test_the_install_form_takes_mcp_servers_as_json() -> None:
     with pytest.raises(errors.ConfigurationError) as caught:
         settings_from_authentication({"api_key": "sk-x", "mcp_servers": "[1, 2]"})
     assert caught.value.field == "mcp_servers"
+
+
+def test_assistants_usage_is_reported_under_both_names(make_assistant: MakeAssistant) -> None:
+    usage = make_assistant("assistants").ask("Disk full on db-1").usage
+    assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    assert (usage.input_tokens, usage.output_tokens, usage.requests) == (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        1,
+    )

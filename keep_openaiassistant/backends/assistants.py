@@ -636,11 +636,7 @@ class _Ask(AskBase):
             backend="assistants",
             messages=messages,
             messages_truncated=cut,
-            usage=Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
-                total_tokens=int(usage.get("total_tokens") or 0),
-            ),
+            usage=_usage(usage),
             citations=tuple(citations),
             files=tuple(files),
             tool_calls=tuple(self.toolbox.records if self.toolbox else ()),
@@ -723,6 +719,24 @@ class _Ask(AskBase):
 
     def _where(self) -> str:
         return f" (thread {self.state.thread_id}, run {self.state.run_id})"
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    """A run's usage (RunCompletionUsage: the run's whole work, tool rounds included) under both
+    the contract's and the Responses API's names; the Assistants API reports no cache or
+    reasoning detail, so those stay 0."""
+    prompt = int(usage.get("prompt_tokens") or 0)
+    completion = int(usage.get("completion_tokens") or 0)
+    details = usage.get("prompt_token_details") or {}
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(usage.get("total_tokens") or 0),
+        input_tokens=prompt,
+        output_tokens=completion,
+        cached_input_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+        requests=1 if usage else 0,
+    )
 
 
 def _silent(error: errors.AssistantError) -> bool:
