@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -434,14 +433,11 @@ def _mcp_servers(text: str | None) -> tuple[dict[str, Any], ...]:
     """The form's MCP servers: a JSON list of objects (or one object); checked by the engine."""
     if not text:
         return ()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigurationError(
-            f"mcp_servers is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): give a JSON list "
-            'such as [{"type": "mcp", "server_label": "pagerduty", "server_url": "https://..."}].',
-            field="mcp_servers",
-        ) from None
+    value = options.loads_json(
+        "mcp_servers",
+        text,
+        wanted='a JSON list such as [{"type": "mcp", "server_label": "pagerduty", "server_url": "https://..."}]',
+    )
     items = [value] if isinstance(value, dict) else value
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise ConfigurationError(

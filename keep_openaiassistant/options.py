@@ -135,19 +135,24 @@ def parse_include(value: Any) -> tuple[str, ...]:
     return found
 
 
+def loads_json(name: str, text: str, *, wanted: str) -> Any:
+    """``text`` decoded as JSON, or ConfigurationError naming the field, where the JSON breaks,
+    and ``wanted`` (what to give instead): the one decoder of every JSON-as-text setting."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): give {wanted}.",
+            field=name,
+        ) from None
+
+
 def parse_object(name: str, value: Any) -> dict[str, Any] | None:
     """A JSON object given as a mapping or as its text; absent -> None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(
-                f"{name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): give a JSON object "
-                'such as {"team": "sre"}.',
-                field=name,
-            ) from None
+        value = loads_json(name, value, wanted='a JSON object such as {"team": "sre"}')
     if not isinstance(value, Mapping):
         raise ConfigurationError(
             f'{name} must be a JSON object such as {{"team": "sre"}}, got {_show(value)}.', field=name

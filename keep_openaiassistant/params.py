@@ -279,14 +279,7 @@ def _mapping(name: str, value: Any, example: str) -> dict[str, Any] | None:
     if _is_absent(value):
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(
-                f"{name} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
-                f"give a YAML mapping or a JSON object such as {example}.",
-                field=name,
-            ) from None
+        value = options.loads_json(name, value, wanted=f"a YAML mapping or a JSON object such as {example}")
     if not isinstance(value, Mapping):
         raise ConfigurationError(f"{name} must be a mapping such as {example}, got {_show(value)}.", field=name)
     return dict(value)
@@ -339,14 +332,7 @@ def coerce_tools(value: Any) -> Any:
     if _is_absent(value):
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(
-                f"tools is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): give a YAML list of "
-                "functions (docs/tools.md).",
-                field="tools",
-            ) from None
+        value = options.loads_json("tools", value, wanted="a YAML list of functions (docs/tools.md)")
     parse_tools(value)
     return value
 
